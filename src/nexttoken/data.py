@@ -1,0 +1,146 @@
+"""Batches of token windows: inputs ``x`` and targets ``y``, both ``(batch, T)``.
+
+For the causal LM the target of position t is the token at t+1. Targets that should not
+count (a missing value's PAD) are ``IGNORE`` (-100, what ``F.cross_entropy`` skips).
+Every draw takes a ``torch.Generator`` so a run is repeatable and resumable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from .signals import FAMILIES, mixture, read_csv
+from .tokenizers import BPETokenizer, CharTokenizer, SignalTokenizer
+
+__all__ = [
+    "IGNORE",
+    "Batches",
+    "SeriesWindows",
+    "TokenWindows",
+    "oscillator_datasets",
+    "csv_datasets",
+    "text_datasets",
+]
+
+IGNORE = -100
+
+
+class Batches(Protocol):
+    def batch(
+        self, batch_size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+class SeriesWindows:
+    """Random windows of ``context_length + 1`` steps from real-valued series, tokenized per window.
+
+    Each window is scaled by its own mean absolute value, as a forecast context is.
+    """
+
+    def __init__(self, series: np.ndarray, tokenizer: SignalTokenizer, context_length: int):
+        series = np.asarray(series, dtype=np.float64)
+        if series.ndim != 2 or series.shape[0] == 0:
+            raise ValueError(
+                f"series must be a non-empty 2-D array (series, time); got shape {series.shape}"
+            )
+        if np.isinf(series).any():
+            raise ValueError("the series contain inf; replace it with numbers or NaN (missing)")
+        observed = (~np.isnan(series)).sum(axis=1)
+        if (observed < 2).all():
+            raise ValueError(
+                "every series has fewer than 2 observed values; there is nothing to learn from"
+            )
+        series = series[observed >= 2]
+        self.window = min(context_length + 1, series.shape[1])
+        self.values = torch.from_numpy(series)
+        self.tokenizer = tokenizer
+
+    def batch(
+        self, batch_size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        n, length = self.values.shape
+        rows = torch.randint(n, (batch_size,), generator=generator)
+        offsets = torch.randint(length - self.window + 1, (batch_size,), generator=generator)
+        cols = offsets[:, None] + torch.arange(self.window)
+        windows = self.values[rows[:, None], cols]  # (B, T + 1)
+        ids = self.tokenizer.values_to_ids(windows, self.tokenizer.scale_of(windows))
+        y = ids[:, 1:].clone()
+        y[y == self.tokenizer.PAD] = IGNORE
+        return ids[:, :-1], y
+
+
+class TokenWindows:
+    """Random windows of ``context_length + 1`` tokens from one long stream of ids (text)."""
+
+    def __init__(self, ids: torch.Tensor, context_length: int):
+        if ids.ndim != 1 or ids.numel() < 2:
+            raise ValueError("the token stream needs at least 2 tokens; the text is too short")
+        self.ids = ids.long()
+        self.window = min(context_length + 1, ids.numel())
+
+    def batch(
+        self, batch_size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        offsets = torch.randint(
+            self.ids.numel() - self.window + 1, (batch_size,), generator=generator
+        )
+        chunk = self.ids[offsets[:, None] + torch.arange(self.window)]  # (B, T + 1)
+        return chunk[:, :-1], chunk[:, 1:]
+
+
+def oscillator_datasets(
+    tokenizer: SignalTokenizer,
+    context_length: int,
+    *,
+    families: tuple[str, ...] = FAMILIES,
+    n_series: int = 2048,
+    length: int = 512,
+    seed: int = 0,
+    noise: float = 0.0,
+) -> tuple[SeriesWindows, SeriesWindows]:
+    """Train and validation windows from freshly generated oscillators (disjoint seeds)."""
+    length = max(length, context_length + 1)
+    train, _ = mixture(families, n_series, length, seed=seed, noise=noise)
+    val, _ = mixture(families, max(64, n_series // 16), length, seed=seed + 1_000_003, noise=noise)
+    return SeriesWindows(train, tokenizer, context_length), SeriesWindows(
+        val, tokenizer, context_length
+    )
+
+
+def csv_datasets(
+    path: str | Path, tokenizer: SignalTokenizer, context_length: int, val_fraction: float = 0.1
+) -> tuple[SeriesWindows, SeriesWindows]:
+    """Series from a CSV file; the last ``val_fraction`` of every column is held out for eval."""
+    columns = read_csv(path)
+    if not columns:
+        raise ValueError(f"{path} has no series")
+    length = max(len(v) for v in columns.values())
+    data = np.stack(
+        [np.pad(v, (0, length - len(v)), constant_values=np.nan) for v in columns.values()]
+    )
+    cut = int(length * (1 - val_fraction))
+    if length - cut < 2 or cut < 2:
+        return SeriesWindows(data, tokenizer, context_length), SeriesWindows(
+            data, tokenizer, context_length
+        )
+    return SeriesWindows(data[:, :cut], tokenizer, context_length), SeriesWindows(
+        data[:, cut:], tokenizer, context_length
+    )
+
+
+def text_datasets(
+    text: str,
+    tokenizer: CharTokenizer | BPETokenizer,
+    context_length: int,
+    val_fraction: float = 0.1,
+) -> tuple[TokenWindows, TokenWindows]:
+    """Token windows of a text; the last ``val_fraction`` of its tokens is held out for eval."""
+    ids = torch.tensor(tokenizer.encode(text), dtype=torch.long)
+    if ids.numel() < 4:
+        raise ValueError("the text is too short to train on (fewer than 4 tokens)")
+    cut = int(ids.numel() * (1 - val_fraction))
+    return TokenWindows(ids[:cut], context_length), TokenWindows(ids[cut:], context_length)

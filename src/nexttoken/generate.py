@@ -1,0 +1,197 @@
+"""The autoregressive loop: prefill once, then one position per new token with a static KV cache.
+
+The context window
+------------------
+Each new token is predicted from at most ``context_length`` tokens. A prompt longer than
+the window is cropped to its last window (with one warning). When a sequence outgrows the
+window, the window jumps forward so that it keeps the last ``context_length - slide`` tokens
+(``slide`` defaults to a quarter of the window) and the cache is rebuilt from those in one
+pass; the uncached path (``use_cache=False``) follows the same rule, so both give the same
+tokens. With ``last_token_only=True`` each token is predicted from the previous token alone,
+at position 0: the lecture's p(t_i | t_{i-1}) question.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from .model import GPT
+from .sampling import apply_repetition_penalty, check_sampling_args, sample
+
+__all__ = ["generate", "stream"]
+
+
+def _window_start(n: int, start: int, window: int, keep: int) -> int:
+    """Where the window begins when predicting token ``n`` (``n`` tokens so far)."""
+    return n - keep if n - start > window else start
+
+
+@torch.no_grad()
+def stream(
+    model: GPT,
+    ids: torch.Tensor,
+    max_new_tokens: int,
+    *,
+    greedy: bool = False,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    min_p: float | None = None,
+    repetition_penalty: float | None = None,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    last_token_only: bool = False,
+    suppress_ids: Sequence[int] | None = None,
+    use_cache: bool = True,
+    slide: int | None = None,
+    eos_id: int | None = None,
+) -> Iterator[torch.Tensor]:
+    """Yield the new tokens one step at a time, each ``(B,)``; see :func:`generate`."""
+    if ids.ndim != 2:
+        raise ValueError(f"ids must be shaped (batch, T); got shape {tuple(ids.shape)}")
+    if ids.shape[1] == 0:
+        raise ValueError("the prompt is empty; give at least one token")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0 (got {max_new_tokens})")
+    check_sampling_args(temperature, top_k, top_p, min_p, repetition_penalty)
+    config = model.config
+    if not config.causal:
+        raise ValueError("generate needs a causal model (objective='gpt'); this one is a masked LM")
+    vocab = config.vocab_size
+    if ids.min() < 0 or ids.max() >= vocab:
+        raise ValueError(
+            f"token ids must be in [0, {vocab}); got ids from {int(ids.min())} to {int(ids.max())}"
+        )
+    window = config.context_length
+    slide = max(1, window // 4) if slide is None else slide
+    if not 1 <= slide <= window:
+        raise ValueError(f"slide must be between 1 and the context window ({window}); got {slide}")
+    keep = window - slide
+    if greedy:
+        temperature = 0.0
+    device = next(model.parameters()).device
+    if generator is None and seed is not None:
+        generator = torch.Generator(device=device).manual_seed(seed)
+    bias = None
+    if suppress_ids:
+        bias = torch.zeros(vocab, device=device)
+        bias[list(suppress_ids)] = float("-inf")
+
+    B, T0 = ids.shape
+    seq = torch.empty(B, T0 + max_new_tokens, dtype=torch.long, device=device)
+    seq[:, :T0] = ids.to(device)
+    start = 0
+    if T0 > window and not last_token_only:
+        warnings.warn(
+            f"the prompt has {T0} tokens, more than the context window of {window}; "
+            f"the model sees only its last {window}",
+            stacklevel=3,
+        )
+        start = T0 - window
+    # Sample paths repeat their prompt: prefill each distinct prompt once.
+    unique, rows = torch.unique(seq[:, start:T0], dim=0, return_inverse=True)
+    shared_prefill = use_cache and not last_token_only and unique.shape[0] < B
+    was_training = model.training
+    model.eval()
+    try:
+        cache = model.new_cache(B) if use_cache and not last_token_only else None
+        if cache is not None and shared_prefill:
+            cache.rows = rows
+        cached_upto = 0  # tokens of seq[start:] already in the cache
+        for n in range(T0, T0 + max_new_tokens):
+            if last_token_only:
+                logits = model(seq[:, n - 1 : n])[:, -1]
+            elif cache is None:
+                start = _window_start(n, start, window, keep)
+                logits = model(seq[:, start:n])[:, -1]
+            else:
+                new_start = _window_start(n, start, window, keep)
+                if new_start != start:
+                    start, cached_upto = new_start, 0
+                if shared_prefill and n == T0:
+                    logits = model(unique, cache=cache, pos=0)[:, -1][rows]
+                else:
+                    logits = model(seq[:, start + cached_upto : n], cache=cache, pos=cached_upto)[
+                        :, -1
+                    ]
+                cached_upto = n - start
+            logits = logits.float()
+            if bias is not None:
+                logits = logits + bias
+            if repetition_penalty is not None:
+                logits = apply_repetition_penalty(logits, seq[:, :n], repetition_penalty)
+            nxt = sample(
+                logits,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                min_p=min_p,
+                generator=generator,
+            )
+            seq[:, n] = nxt
+            yield nxt
+            if eos_id is not None and bool((seq[:, T0 : n + 1] == eos_id).any(-1).all()):
+                return
+    finally:
+        model.train(was_training)
+
+
+def generate(
+    model: GPT,
+    ids: torch.Tensor,
+    max_new_tokens: int,
+    *,
+    greedy: bool = False,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    min_p: float | None = None,
+    repetition_penalty: float | None = None,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    last_token_only: bool = False,
+    suppress_ids: Sequence[int] | None = None,
+    use_cache: bool = True,
+    slide: int | None = None,
+    eos_id: int | None = None,
+) -> torch.Tensor:
+    """Continue each row of ``ids`` ``(batch, T)`` by ``max_new_tokens`` -> ``(batch, T + N)``.
+
+    Parameters
+    ----------
+    greedy : take the argmax at every step (same as ``temperature=0``).
+    temperature, top_k, top_p, min_p : sampling settings (:mod:`nexttoken.sampling`).
+    repetition_penalty : CTRL's penalty on tokens already in the sequence (1 = none).
+    seed, generator : a seed (or a ``torch.Generator``) makes sampling repeatable.
+    last_token_only : predict each token from the previous token alone.
+    suppress_ids : ids never to produce (a signal model's PAD/EOS/MASK).
+    use_cache : reuse keys and values of earlier positions (same tokens, much faster).
+    slide : how far the window jumps when a sequence outgrows it.
+    eos_id : stop once every row has produced this id (the output is then shorter).
+    """
+    ids = torch.as_tensor(ids, dtype=torch.long)
+    steps = list(
+        stream(
+            model,
+            ids,
+            max_new_tokens,
+            greedy=greedy,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            min_p=min_p,
+            repetition_penalty=repetition_penalty,
+            seed=seed,
+            generator=generator,
+            last_token_only=last_token_only,
+            suppress_ids=suppress_ids,
+            use_cache=use_cache,
+            slide=slide,
+            eos_id=eos_id,
+        )
+    )
+    new = torch.stack(steps, dim=1) if steps else ids.new_empty(ids.shape[0], 0)
+    return torch.cat([ids.to(new.device), new], dim=1)

@@ -1,0 +1,367 @@
+"""GPT (causal) and MaskedLM (bidirectional) transformers over one set of blocks.
+
+Parameter names follow GPT-2 (``transformer.wte``, ``transformer.wpe``, ``transformer.h.{i}``
+with ``ln_1``, ``attn.c_attn``, ``attn.c_proj``, ``ln_2``, ``mlp.c_fc``, ``mlp.c_proj``, then
+``transformer.ln_f`` and ``lm_head``), so a GPT-2 checkpoint loads key for key (``hf.py``).
+``forward`` always returns logits for every position.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["GPTConfig", "GPT", "KVCache", "sinusoidal_positions", "apply_rope"]
+
+_CHOICES = {
+    "norm": ("layernorm", "rmsnorm"),
+    "norm_position": ("pre", "post"),
+    "positions": ("learned", "sinusoidal", "rope", "none"),
+    "activation": ("gelu", "gelu_new", "relu"),
+    "objective": ("gpt", "mlm"),
+}
+
+
+@dataclass
+class GPTConfig:
+    """Architecture of a GPT or MaskedLM."""
+
+    vocab_size: int
+    """Number of token ids (the one-hot width of the lecture)."""
+    context_length: int = 256
+    """The context window: the most positions the model attends over."""
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    bias: bool = True
+    """Biases in linear layers and norms (GPT-2 has them)."""
+    norm: str = "layernorm"
+    """``layernorm`` or ``rmsnorm``."""
+    norm_position: str = "pre"
+    """``pre`` (GPT-2: normalize the input of each sub-layer) or ``post`` (original Transformer)."""
+    positions: str = "learned"
+    """``learned`` (GPT-2), ``sinusoidal`` (fixed), ``rope`` (rotary) or ``none``."""
+    activation: str = "gelu_new"
+    """``gelu_new`` is GPT-2's tanh approximation of ``gelu``."""
+    layer_norm_epsilon: float = 1e-5
+    tie_word_embeddings: bool = True
+    rope_base: float = 10000.0
+    objective: str = "gpt"
+    """``gpt``: causal attention, predict the next token. ``mlm``: bidirectional, predict masked tokens."""
+
+    def __post_init__(self) -> None:
+        for name, choices in _CHOICES.items():
+            if getattr(self, name) not in choices:
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} is not one of {', '.join(choices)}"
+                )
+        for name in ("vocab_size", "context_length", "n_layer", "n_head", "n_embd"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer (got {getattr(self, name)})")
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}; "
+                "pick n_embd as a multiple of n_head"
+            )
+        if self.positions == "rope" and (self.n_embd // self.n_head) % 2:
+            raise ValueError("rotary positions need an even head size (n_embd / n_head)")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1) (got {self.dropout})")
+
+    @property
+    def causal(self) -> bool:
+        return self.objective == "gpt"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GPTConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(
+                f"unknown model config keys {sorted(unknown)}; the checkpoint is from a newer nexttoken?"
+            )
+        return cls(**d)
+
+
+def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
+    """PE[p, 2i] = sin(p / 10000^(2i/dim)), PE[p, 2i+1] = cos(p / 10000^(2i/dim)); ``(length, dim)``."""
+    pos = torch.arange(length, dtype=torch.float64)[:, None]
+    inv = torch.pow(10000.0, -torch.arange(0, dim, 2, dtype=torch.float64) / dim)
+    pe = torch.zeros(length, dim, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(pos * inv)
+    pe[:, 1::2] = torch.cos(pos * inv[: dim // 2])
+    return pe.float()
+
+
+def _rope_tables(length: int, head_size: int, base: float) -> tuple[torch.Tensor, torch.Tensor]:
+    inv = 1.0 / (base ** (torch.arange(0, head_size, 2, dtype=torch.float64) / head_size))
+    angles = torch.arange(length, dtype=torch.float64)[:, None] * inv  # (T, hs/2)
+    return angles.cos().float(), angles.sin().float()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (x[2i], x[2i+1]) of ``x`` ``(B, nh, T, hs)`` by the angles of ``cos``/``sin`` ``(T, hs/2)``."""
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return out.flatten(-2).type_as(x)
+
+
+class KVCache:
+    """Preallocated keys and values of every layer, ``(B, nh, max_len, hs)`` each.
+
+    ``update`` writes the new positions in place and returns views up to the last written
+    position: no tensor is reallocated while decoding.
+    """
+
+    def __init__(
+        self,
+        n_layer: int,
+        batch: int,
+        n_head: int,
+        max_len: int,
+        head_size: int,
+        dtype: torch.dtype,
+        device: Any,
+    ):
+        shape = (batch, n_head, max_len, head_size)
+        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        self.max_len = max_len
+        self.rows: torch.Tensor | None = None
+        """When set, a forward with fewer rows than the cache fills cache row i from input row rows[i]
+        (one prefill of each distinct prompt serves all its sample paths)."""
+
+    def update(
+        self, layer: int, pos: int, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        end = pos + k.shape[2]
+        if self.rows is not None and k.shape[0] != self.k[layer].shape[0]:
+            k, v = k[self.rows], v[self.rows]
+        self.k[layer][:, :, pos:end] = k
+        self.v[layer][:, :, pos:end] = v
+        return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
+
+
+def _norm(config: GPTConfig) -> nn.Module:
+    if config.norm == "rmsnorm":
+        return nn.RMSNorm(config.n_embd, eps=config.layer_norm_epsilon)
+    return nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.causal = config.causal
+        self.dropout = config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None,
+        cache: KVCache | None,
+        layer: int,
+        pos: int,
+    ) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        if cache is not None:
+            # At pos 0 the fresh keys are all there is; they may have fewer rows than the cache
+            # (distinct prompts only, see KVCache.rows).
+            ck, cv = cache.update(layer, pos, k, v)  # (B, nh, pos + T, hs)
+            if pos > 0:
+                k, v = ck, cv
+        mask = None
+        is_causal = False
+        if self.causal and T > 1:
+            if k.shape[2] == T:
+                is_causal = True
+            else:  # a chunk after cached positions: query i sees keys 0 .. pos + i
+                qpos = torch.arange(pos, pos + T, device=x.device)[:, None]
+                mask = qpos >= torch.arange(k.shape[2], device=x.device)[None, :]
+        y = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            is_causal=is_causal,
+            dropout_p=self.dropout if self.training else 0.0,
+        )  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+        self.activation = config.activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.c_fc(x)
+        if self.activation == "gelu_new":
+            h = F.gelu(h, approximate="tanh")
+        elif self.activation == "gelu":
+            h = F.gelu(h)
+        else:
+            h = F.relu(h)
+        return self.dropout(self.c_proj(h))
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.pre = config.norm_position == "pre"
+        self.ln_1 = _norm(config)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = _norm(config)
+        self.mlp = MLP(config)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None,
+        cache: KVCache | None,
+        layer: int,
+        pos: int,
+    ) -> torch.Tensor:
+        if self.pre:
+            x = x + self.attn(self.ln_1(x), rope, cache, layer, pos)
+            return x + self.mlp(self.ln_2(x))
+        x = self.ln_1(x + self.attn(x, rope, cache, layer, pos))
+        return self.ln_2(x + self.mlp(x))
+
+
+class Transformer(nn.Module):
+    """Embeddings and blocks, named as GPT-2's ``transformer`` module."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = (
+            nn.Embedding(config.context_length, config.n_embd)
+            if config.positions == "learned"
+            else None
+        )
+        self.drop = nn.Dropout(config.dropout)
+        self.h = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
+        self.ln_f = _norm(config) if config.norm_position == "pre" else nn.Identity()
+
+
+class GPT(nn.Module):
+    """Decoder-only transformer (``objective="gpt"``) or bidirectional encoder (``"mlm"``).
+
+    ``forward(ids)`` maps ids ``(B, T)`` to logits ``(B, T, vocab_size)``, one distribution
+    per position: with ``objective="gpt"`` position t predicts token t+1 from tokens 0..t.
+    """
+
+    pos_table: torch.Tensor | None
+    rope_cos: torch.Tensor | None
+    rope_sin: torch.Tensor | None
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = Transformer(config)
+        hs = config.n_embd // config.n_head
+        rope = (
+            _rope_tables(config.context_length, hs, config.rope_base)
+            if config.positions == "rope"
+            else (None, None)
+        )
+        table = (
+            sinusoidal_positions(config.context_length, config.n_embd)
+            if config.positions == "sinusoidal"
+            else None
+        )
+        # Fixed tables, rebuilt from the config: not saved with the weights.
+        self.register_buffer("pos_table", table, persistent=False)
+        self.register_buffer("rope_cos", rope[0], persistent=False)
+        self.register_buffer("rope_sin", rope[1], persistent=False)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        if config.tie_word_embeddings:
+            self.lm_head.weight = self.transformer.wte.weight
+        self.apply(self._init_weights)
+        # GPT-2: scale the residual projections by 1/sqrt(2 * n_layer) at init.
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding and self.transformer.wpe is not None:
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    def new_cache(self, batch: int, max_len: int | None = None) -> KVCache:
+        c = self.config
+        p = next(self.parameters())
+        return KVCache(
+            c.n_layer,
+            batch,
+            c.n_head,
+            max_len or c.context_length,
+            c.n_embd // c.n_head,
+            p.dtype,
+            p.device,
+        )
+
+    def forward(
+        self, ids: torch.Tensor, *, cache: KVCache | None = None, pos: int = 0
+    ) -> torch.Tensor:
+        """Ids ``(B, T)`` at positions ``pos .. pos+T-1`` -> logits ``(B, T, vocab_size)``.
+
+        With a ``cache``, keys and values of earlier positions come from it and those of
+        these positions are written to it.
+        """
+        B, T = ids.shape
+        end = pos + T
+        if end > self.config.context_length:
+            raise ValueError(
+                f"positions up to {end} exceed the context window of {self.config.context_length}; "
+                "crop the input to its last context_length tokens"
+            )
+        if cache is not None and not self.config.causal:
+            raise ValueError("a KV cache only makes sense for a causal model (objective='gpt')")
+        t = self.transformer
+        x = t.wte(ids)  # (B, T, C)
+        rope = None
+        if t.wpe is not None:
+            x = x + t.wpe(torch.arange(pos, end, device=ids.device))
+        elif self.pos_table is not None:
+            x = x + self.pos_table[pos:end]
+        elif self.rope_cos is not None and self.rope_sin is not None:
+            rope = (self.rope_cos[pos:end], self.rope_sin[pos:end])
+        x = t.drop(x)
+        for i, block in enumerate(t.h):
+            x = block(x, rope, cache, i, pos)
+        return self.lm_head(t.ln_f(x))  # (B, T, vocab_size)

@@ -1,0 +1,195 @@
+"""Figures: forecast fan charts, next-token bars, distribution heat maps, training curves.
+
+Matplotlib is an optional dependency (``pip install 'nexttoken[plot]'``). Figures are built
+with ``matplotlib.figure.Figure`` directly, so nothing here touches pyplot's global state.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "require_matplotlib",
+    "fan_chart",
+    "next_token_bars",
+    "distribution_heatmap",
+    "training_curves",
+]
+
+
+def require_matplotlib() -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("plots need matplotlib: pip install 'nexttoken[plot]'") from None
+    return Figure
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def fan_chart(
+    path: str | Path,
+    contexts: Sequence[np.ndarray],
+    quantiles: np.ndarray,
+    quantile_levels: Sequence[float],
+    median: np.ndarray,
+    *,
+    truths: Sequence[np.ndarray | None] | None = None,
+    names: Sequence[str] | None = None,
+    title: str | None = None,
+    max_series: int = 12,
+) -> Path:
+    """One panel per series: the context, the median forecast, the 10-90% band (the outermost
+    quantiles given) and the truth when given.
+
+    ``quantiles`` is ``(series, Q, horizon)``, ``median`` ``(series, horizon)``.
+    """
+    Figure = require_matplotlib()
+    n = min(len(contexts), max_series)
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig = Figure(figsize=(5.2 * cols, 3.0 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False)
+    levels = list(quantile_levels)
+    lo, hi = int(np.argmin(levels)), int(np.argmax(levels))
+    for i in range(rows * cols):
+        ax = axes[i // cols][i % cols]
+        if i >= n:
+            ax.axis("off")
+            continue
+        ctx = np.asarray(contexts[i])
+        t0 = len(ctx)
+        h = np.arange(t0, t0 + median.shape[-1])
+        ax.plot(np.arange(t0), ctx, color="0.25", lw=1.1, label="context")
+        ax.fill_between(
+            h,
+            quantiles[i, lo],
+            quantiles[i, hi],
+            color="tab:blue",
+            alpha=0.25,
+            label=f"{levels[lo]:.0%}-{levels[hi]:.0%} band",
+        )
+        ax.plot(h, median[i], color="tab:blue", lw=1.4, label="median forecast")
+        if truths is not None and truths[i] is not None:
+            ax.plot(
+                h,
+                np.asarray(truths[i])[: len(h)],
+                color="tab:orange",
+                lw=1.1,
+                ls="--",
+                label="truth",
+            )
+        ax.axvline(t0 - 0.5, color="0.6", lw=0.8)
+        ax.set_title(names[i] if names else f"series {i}", fontsize=10)
+        ax.set_xlabel("time step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if i == 0:
+            ax.legend(fontsize=7, loc="upper left")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def next_token_bars(
+    path: str | Path,
+    probs: np.ndarray,
+    labels: Sequence[str],
+    *,
+    highlight: Sequence[int] = (),
+    title: str = "next-token distribution",
+    xlabel: str = "token",
+) -> Path:
+    """Bar chart of a next-token distribution; ``labels[j]`` names bar ``j``, ``highlight`` marks bars."""
+    Figure = require_matplotlib()
+    fig = Figure(figsize=(max(6.0, 0.02 * len(probs) + 5), 3.4), layout="constrained")
+    ax = fig.subplots()
+    colors = ["tab:orange" if j in set(highlight) else "tab:blue" for j in range(len(probs))]
+    ax.bar(np.arange(len(probs)), probs, color=colors, width=0.9)
+    step = max(1, len(labels) // 12)
+    ax.set_xticks(np.arange(0, len(labels), step))
+    ax.set_xticklabels(
+        [labels[j] for j in range(0, len(labels), step)], rotation=45, ha="right", fontsize=7
+    )
+    ax.set_ylabel("probability")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def distribution_heatmap(
+    path: str | Path,
+    step_probs: np.ndarray,
+    bin_values: np.ndarray,
+    *,
+    path_values: np.ndarray | None = None,
+    truth: np.ndarray | None = None,
+    title: str = "next-token distribution at each forecast step",
+) -> Path:
+    """Heat map of per-step distributions ``(steps, n_bins)`` over bin values (y) and steps (x)."""
+    Figure = require_matplotlib()
+    from matplotlib.colors import PowerNorm
+
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    ax = fig.subplots()
+    steps = step_probs.shape[0]
+    order = np.argsort(bin_values)
+    vals = bin_values[order]
+    im = ax.imshow(
+        step_probs[:, order].T,
+        aspect="auto",
+        origin="lower",
+        extent=(0.5, steps + 0.5, vals[0], vals[-1]),
+        cmap="magma",
+        norm=PowerNorm(0.4, vmin=0.0, vmax=max(float(step_probs.max()), 1e-9)),
+    )
+    if path_values is not None:
+        ax.plot(np.arange(1, steps + 1), path_values, color="cyan", lw=1, label="sampled path")
+    if truth is not None:
+        ax.plot(np.arange(1, steps + 1), truth[:steps], color="white", lw=1, ls="--", label="truth")
+    if path_values is not None or truth is not None:
+        ax.legend(fontsize=7, loc="upper right")
+    lo = np.nanmin([np.nanmin(v) for v in (path_values, truth) if v is not None] + [vals[-1]])
+    hi = np.nanmax([np.nanmax(v) for v in (path_values, truth) if v is not None] + [vals[0]])
+    if lo < hi:
+        pad = 0.25 * (hi - lo)
+        ax.set_ylim(lo - pad, hi + pad)
+    fig.colorbar(im, ax=ax, label="probability")
+    ax.set_xlabel("forecast step")
+    ax.set_ylabel("value (bin centre)")
+    ax.set_title(title, fontsize=10)
+    return _save(fig, path)
+
+
+def training_curves(path: str | Path, metrics: str | Path | Sequence[dict[str, Any]]) -> Path:
+    """Train and eval loss against step, from ``metrics.jsonl`` (or its parsed records)."""
+    Figure = require_matplotlib()
+    if isinstance(metrics, (str, Path)):
+        records = [
+            json.loads(line) for line in Path(metrics).read_text().splitlines() if line.strip()
+        ]
+    else:
+        records = list(metrics)
+    train = [(r["step"], r["loss"]) for r in records if "loss" in r]
+    evals = [(r["step"], r["eval_loss"]) for r in records if "eval_loss" in r]
+    fig = Figure(figsize=(6.5, 3.8), layout="constrained")
+    ax = fig.subplots()
+    if train:
+        ax.plot(*zip(*train), label="train loss", lw=1.2)
+    if evals:
+        ax.plot(*zip(*evals), "o-", label="eval loss (held out)", lw=1.2, ms=3)
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats per token)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title("training curves", fontsize=10)
+    return _save(fig, path)

@@ -1,0 +1,141 @@
+"""Pure functions from logits ``(..., vocab)`` to filtered logits, probabilities and token ids.
+
+Filters return logits with ``-inf`` where a token is removed, so they compose:
+``temperature -> top_k -> top_p -> min_p``, the order Hugging Face ``generate`` applies them.
+Each filter keeps at least one token.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "apply_temperature",
+    "top_k_filter",
+    "top_p_filter",
+    "min_p_filter",
+    "apply_repetition_penalty",
+    "process_logits",
+    "logits_to_probs",
+    "sample",
+    "greedy",
+    "check_sampling_args",
+]
+
+
+def check_sampling_args(
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    min_p: float | None = None,
+    repetition_penalty: float | None = None,
+) -> None:
+    """Raise a ``ValueError`` that says what to change for out-of-range sampling settings."""
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0 (got {temperature}); 0 means greedy")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1 (got {top_k}); leave it unset to keep every token")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1] (got {top_p})")
+    if min_p is not None and not 0 <= min_p <= 1:
+        raise ValueError(f"min_p must be in [0, 1] (got {min_p})")
+    if repetition_penalty is not None and not repetition_penalty > 0:
+        raise ValueError(f"repetition_penalty must be > 0 (got {repetition_penalty}); 1 means none")
+
+
+def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Divide by ``temperature`` (> 0): below 1 sharpens the distribution, above 1 flattens it."""
+    return logits / temperature if temperature != 1.0 else logits
+
+
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the ``k`` largest logits (and any tied with the k-th)."""
+    k = min(k, logits.shape[-1])
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Nucleus filter: keep the most probable tokens until their total probability reaches ``p``.
+
+    A token is kept when the probability of the tokens ranked above it is below ``p``, so the
+    most probable token is always kept.
+    """
+    if p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = sorted_logits.softmax(-1)
+    before = probs.cumsum(-1) - probs  # mass of the tokens ranked above each one
+    remove_sorted = before >= p
+    remove_sorted[..., 0] = False
+    remove = remove_sorted.scatter(-1, order, remove_sorted)
+    return logits.masked_fill(remove, float("-inf"))
+
+
+def min_p_filter(logits: torch.Tensor, min_p: float) -> torch.Tensor:
+    """Keep tokens whose probability is at least ``min_p`` times that of the most probable one."""
+    probs = logits.softmax(-1)
+    threshold = min_p * probs.max(dim=-1, keepdim=True).values
+    return logits.masked_fill(probs < threshold, float("-inf"))
+
+
+def apply_repetition_penalty(
+    logits: torch.Tensor, previous: torch.Tensor, penalty: float
+) -> torch.Tensor:
+    """CTRL's penalty on tokens already in ``previous`` ``(B, T)``: positive logits are divided
+    by ``penalty``, negative ones multiplied (``logits`` ``(B, V)``)."""
+    if penalty == 1.0:
+        return logits
+    picked = logits.gather(-1, previous)
+    picked = torch.where(picked > 0, picked / penalty, picked * penalty)
+    return logits.scatter(-1, previous, picked)
+
+
+def process_logits(
+    logits: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    min_p: float | None = None,
+) -> torch.Tensor:
+    """Temperature, then top-k, top-p and min-p, as logits with ``-inf`` for removed tokens."""
+    logits = apply_temperature(logits, temperature)
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)
+    if top_p is not None:
+        logits = top_p_filter(logits, top_p)
+    if min_p is not None and min_p > 0:
+        logits = min_p_filter(logits, min_p)
+    return logits
+
+
+def logits_to_probs(logits: torch.Tensor, **kwargs: float | int | None) -> torch.Tensor:
+    """Softmax of the processed logits (same keywords as :func:`process_logits`)."""
+    return process_logits(logits.float(), **kwargs).softmax(-1)  # type: ignore[arg-type]
+
+
+def greedy(logits: torch.Tensor) -> torch.Tensor:
+    """The most probable token: argmax of the logits (softmax is monotonic, so the same as of the probabilities)."""
+    return logits.argmax(-1)
+
+
+def sample(
+    logits: torch.Tensor,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    min_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Draw one token per row of ``logits`` ``(..., V)`` -> ids ``(...)``; ``temperature=0`` is greedy.
+
+    Draws with the exponential-race trick (argmax of p / E with E ~ Exp(1)), which samples
+    from p exactly without a host synchronisation.
+    """
+    if temperature == 0:
+        return greedy(logits)
+    probs = logits_to_probs(logits, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
+    race = torch.empty_like(probs).exponential_(1.0, generator=generator)
+    race.clamp_(min=torch.finfo(race.dtype).tiny)  # a draw of exactly 0 would give 0/0 = NaN
+    return (probs / race).argmax(-1)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from nexttoken import GPT, GPTConfig, SignalTokenizer, TrainConfig, train
+from nexttoken.data import SeriesWindows
+
+
+def tiny_config(**overrides) -> GPTConfig:
+    base = dict(vocab_size=35, context_length=32, n_layer=2, n_head=2, n_embd=16)
+    base.update(overrides)
+    return GPTConfig(**base)
+
+
+@pytest.fixture
+def tiny_model() -> GPT:
+    torch.manual_seed(0)
+    return GPT(tiny_config()).eval()
+
+
+@pytest.fixture(scope="session")
+def signal_checkpoint(tmp_path_factory) -> str:
+    """A tiny signal GPT trained for a few steps on sines, saved as a checkpoint directory."""
+    out = tmp_path_factory.mktemp("ckpt") / "model"
+    tok = SignalTokenizer(n_bins=32, low=-3.0, high=3.0)
+    t = np.arange(200)
+    series = np.stack([np.sin(2 * np.pi * t / p) for p in (8, 10, 12, 16)])
+    data = SeriesWindows(series, tok, 24)
+    torch.manual_seed(0)
+    model = GPT(
+        GPTConfig(vocab_size=tok.vocab_size, context_length=24, n_layer=1, n_head=2, n_embd=16)
+    )
+    train(
+        model,
+        tok,
+        data,
+        data,
+        TrainConfig(
+            steps=4, batch_size=4, eval_every=2, eval_batches=1, save_every=4, progress=False
+        ),
+        out,
+    )
+    return str(out)

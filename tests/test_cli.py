@@ -1,0 +1,309 @@
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from nexttoken import load
+from nexttoken.cli import main
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_next_table_and_json(capsys, signal_checkpoint):
+    prompt = ",".join(f"{v:.3f}" for v in np.sin(np.arange(20) / 2))
+    code, out, _ = run(capsys, "next", signal_checkpoint, prompt, "--top", "5")
+    assert code == 0
+    assert (
+        "rank" in out and "probability" in out and "total probability of the 5 tokens shown" in out
+    )
+    code, out, _ = run(capsys, "next", signal_checkpoint, prompt, "--top", "5", "--json")
+    data = json.loads(out)
+    assert set(data) == {"prompt_ids", "top", "total"} and len(data["prompt_ids"]) == 20
+    assert [r["rank"] for r in data["top"]] == [1, 2, 3, 4, 5]
+    assert set(data["top"][0]) == {"rank", "id", "token", "probability"}
+    probs = [r["probability"] for r in data["top"]]
+    assert probs == sorted(probs, reverse=True)
+    assert abs(sum(probs) - data["total"]) < 1e-9 and data["total"] <= 1 + 1e-9
+
+
+def test_generate_json_and_streaming(capsys, signal_checkpoint):
+    code, out, _ = run(
+        capsys,
+        "generate",
+        signal_checkpoint,
+        "0.1,0.5,0.9,0.5",
+        "--max-new-tokens",
+        "6",
+        "--seed",
+        "1",
+        "--json",
+    )
+    data = json.loads(out)
+    assert (
+        code == 0
+        and len(data["ids"]) == 6
+        and len(data["values"]) == 6
+        and len(data["prompt_ids"]) == 4
+    )
+    code2, out2, _ = run(
+        capsys,
+        "generate",
+        signal_checkpoint,
+        "0.1,0.5,0.9,0.5",
+        "--max-new-tokens",
+        "6",
+        "--seed",
+        "1",
+        "--json",
+    )
+    assert json.loads(out2) == data
+    code, out, _ = run(
+        capsys, "generate", signal_checkpoint, "0.1,0.5,0.9", "--max-new-tokens", "3", "--greedy"
+    )
+    assert code == 0 and len(out.strip().split(",")) == 3
+
+
+def test_forecast_csv_round_trip(capsys, tmp_path, signal_checkpoint):
+    t = np.arange(30)
+    inp = tmp_path / "in.csv"
+    rows = [[f"{np.sin(i / 2):.4f}", "" if i % 7 == 3 else f"{np.cos(i / 3):.4f}"] for i in t]
+    inp.write_text("alpha,beta\n" + "\n".join(",".join(r) for r in rows) + "\n")
+    out_csv, png = tmp_path / "out.csv", tmp_path / "fan.png"
+    code, _, err = run(
+        capsys,
+        "forecast",
+        signal_checkpoint,
+        "--input",
+        inp,
+        "--horizon",
+        "5",
+        "--samples",
+        "4",
+        "--output",
+        out_csv,
+        "--plot",
+        png,
+    )
+    assert code == 0, err
+    with out_csv.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["series", "step", "mean", "median"] + [f"q0.{i}" for i in range(1, 10)]
+    assert [r["series"] for r in rows] == ["alpha"] * 5 + ["beta"] * 5
+    assert [int(r["step"]) for r in rows[:5]] == [1, 2, 3, 4, 5]
+    assert all(float(r["q0.1"]) <= float(r["median"]) <= float(r["q0.9"]) for r in rows)
+    assert png.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["next", "{ckpt}", "0.1,abc"], "'abc' is not a number"),
+        (["next", "{tmp}/nowhere", "1,2"], "no such model directory"),
+        (
+            ["forecast", "{ckpt}", "--input", "{tmp}/missing.csv", "--horizon", "3"],
+            "no such CSV file",
+        ),
+        (["train", "--data", "weird.bin", "--out", "{tmp}/x"], "give 'oscillators'"),
+        (
+            [
+                "train",
+                "--data",
+                "oscillators",
+                "--out",
+                "{tmp}/x",
+                "--n-embd",
+                "10",
+                "--n-head",
+                "3",
+            ],
+            "not divisible",
+        ),
+        (["generate", "{ckpt}", "1,2", "--max-new-tokens", "2", "--top-p", "2"], "top_p"),
+    ],
+)
+def test_errors_are_one_clear_line(capsys, tmp_path, signal_checkpoint, argv, message):
+    argv = [a.format(ckpt=signal_checkpoint, tmp=tmp_path) for a in argv]
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert err.startswith("nexttoken: error:")
+
+
+def test_train_then_resume_from_the_cli(capsys, tmp_path):
+    out = tmp_path / "run"
+    common = [
+        "train",
+        "--data",
+        "oscillators",
+        "--out",
+        out,
+        "--n-layer",
+        "1",
+        "--n-embd",
+        "16",
+        "--n-head",
+        "2",
+        "--context",
+        "16",
+        "--batch-size",
+        "2",
+        "--bins",
+        "16",
+        "--n-series",
+        "8",
+        "--series-length",
+        "40",
+        "--eval-every",
+        "2",
+        "--eval-batches",
+        "1",
+        "--save-every",
+        "2",
+        "--no-progress",
+    ]
+    code, _, err = run(capsys, *common, "--steps", "2")
+    assert code == 0, err
+    code, _, err = run(capsys, *common, "--steps", "2")
+    assert code == 2 and "already holds a checkpoint" in err
+    code, out_text, err = run(capsys, *common, "--steps", "4", "--resume")
+    assert code == 0, err and "step 4" in out_text
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["n_layer"] == 1 and config["tokenizer"]["kind"] == "signal"
+
+
+def test_config_file_and_flag_precedence(capsys, tmp_path):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(
+        json.dumps(
+            {
+                "n_layer": 2,
+                "n_embd": 16,
+                "n_head": 2,
+                "context": 16,
+                "steps": 1,
+                "batch_size": 2,
+                "bins": 8,
+                "n_series": 4,
+                "series_length": 30,
+            }
+        )
+    )
+    code, _, err = run(
+        capsys,
+        "train",
+        "--data",
+        "oscillators",
+        "--out",
+        tmp_path / "r",
+        "--config",
+        cfg,
+        "--n-layer",
+        "1",
+        "--no-progress",
+    )
+    assert code == 0, err
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["model"]["n_layer"] == 1 and config["model"]["n_embd"] == 16
+    cfg.write_text(json.dumps({"layers": 3}))
+    code, _, err = run(
+        capsys, "train", "--data", "oscillators", "--out", tmp_path / "r2", "--config", cfg
+    )
+    assert code == 2 and "unknown settings ['layers']" in err
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for cmd in ("demo", "train", "forecast", "next", "generate"):
+        assert cmd in out
+
+
+def test_text_training_generation_and_the_see_you_table(capsys, tmp_path):
+    text = tmp_path / "book.txt"
+    text.write_text("See you soon. See you there. See you later. " * 40)
+    for tokenizer in ("char", "bpe"):
+        out = tmp_path / tokenizer
+        code, _, err = run(
+            capsys,
+            "train",
+            "--data",
+            text,
+            "--out",
+            out,
+            "--tokenizer",
+            tokenizer,
+            "--vocab-size",
+            "280",
+            "--steps",
+            "30",
+            "--batch-size",
+            "8",
+            "--context",
+            "32",
+            "--n-layer",
+            "1",
+            "--n-embd",
+            "32",
+            "--n-head",
+            "2",
+            "--lr",
+            "0.01",
+            "--eval-every",
+            "30",
+            "--no-progress",
+        )
+        assert code == 0, err
+        code, out_text, err = run(
+            capsys, "generate", out, "See you", "--max-new-tokens", "12", "--greedy", "--json"
+        )
+        data = json.loads(out_text)
+        assert code == 0 and len(data["ids"]) == 12 and isinstance(data["text"], str)
+        code, out_text, err = run(capsys, "next", out, "See you", "--top", "3")
+        assert code == 0 and "total probability of the 3 tokens shown" in out_text
+        # Tokens are shown quoted, so a leading space stays visible.
+        lm = load(out)
+        assert lm.token_str(lm.encode(" ")[0]) == '" "'
+        assert all(line.split()[1].startswith('"') for line in out_text.splitlines()[3:6])
+
+
+def test_sample_frequencies_follow_the_probabilities(capsys, signal_checkpoint):
+    code, out, err = run(
+        capsys,
+        "sample-frequencies",
+        signal_checkpoint,
+        "0.1,0.5,0.9,0.5",
+        "--n",
+        "20000",
+        "--top",
+        "5",
+        "--seed",
+        "0",
+        "--json",
+    )
+    assert code == 0, err
+    data = json.loads(out)
+    counts = [r["count"] for r in data["top"]] + [data["other"]["count"]]
+    assert sum(counts) == 20000
+    for r in data["top"]:
+        # 5 standard deviations of a binomial frequency
+        assert abs(r["frequency"] - r["probability"]) < 5 * (r["probability"] / 20000) ** 0.5 + 1e-3
+    assert abs(data["other"]["probability"] + sum(r["probability"] for r in data["top"]) - 1) < 1e-6
+
+
+def test_export_hf_refuses_to_overwrite(capsys, tmp_path, signal_checkpoint):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep.txt").write_text("mine")
+    code, _, err = run(capsys, "export-hf", signal_checkpoint, tmp_path / "x")
+    assert code == 2 and "not empty" in err
+    assert (tmp_path / "x" / "keep.txt").read_text() == "mine"
+    code, _, err = run(capsys, "export-hf", signal_checkpoint, tmp_path / "y")
+    assert code == 0, err
+    assert (tmp_path / "y" / "model.safetensors").exists() and (
+        tmp_path / "y" / "nexttoken_tokenizer.json"
+    ).exists()

@@ -1,0 +1,107 @@
+import warnings
+
+import pytest
+import torch
+
+from nexttoken import GPT, generate, stream
+
+from .conftest import tiny_config
+
+
+def _model(**overrides):
+    torch.manual_seed(0)
+    return GPT(tiny_config(**overrides)).eval()
+
+
+@pytest.mark.parametrize("positions", ["learned", "rope"])
+def test_cached_equals_uncached_token_for_token_across_window_slides(positions):
+    model = _model(positions=positions)
+    ids = torch.randint(3, 35, (3, 10))
+    # 60 new tokens with a 32-token window: the window slides several times.
+    kw = dict(temperature=0.8, top_k=20, seed=5)
+    fast = generate(model, ids, 60, use_cache=True, **kw)
+    slow = generate(model, ids, 60, use_cache=False, **kw)
+    assert torch.equal(fast, slow)
+    greedy_fast = generate(model, ids, 60, greedy=True)
+    greedy_slow = generate(model, ids, 60, greedy=True, use_cache=False)
+    assert torch.equal(greedy_fast, greedy_slow)
+
+
+def test_greedy_is_argmax_of_the_full_forward():
+    model = _model()
+    ids = torch.randint(0, 35, (2, 5))
+    out = generate(model, ids, 8, greedy=True)
+    assert out.shape == (2, 13) and torch.equal(out[:, :5], ids)
+    for t in range(5, 13):
+        assert torch.equal(out[:, t], model(out[:, :t])[:, -1].argmax(-1))
+
+
+def test_shared_prompt_prefill_equals_separate_rows():
+    model = _model()
+    prompt = torch.randint(0, 35, (1, 12))
+    together = generate(model, prompt.repeat(4, 1), 15, seed=2)
+    # The same draws with a cache that was filled row by row (different prompts force that path).
+    g = torch.Generator().manual_seed(2)
+    rows = torch.cat([prompt.repeat(3, 1), torch.randint(0, 35, (1, 12))])
+    separate = generate(model, rows, 15, generator=g)
+    assert torch.equal(together[:3], separate[:3])
+
+
+def test_same_seed_same_samples_different_seed_different():
+    model = _model()
+    ids = torch.randint(0, 35, (4, 6))
+    a = generate(model, ids, 20, seed=1)
+    assert torch.equal(a, generate(model, ids, 20, seed=1))
+    assert not torch.equal(a, generate(model, ids, 20, seed=2))
+
+
+def test_top_k_one_equals_greedy_in_the_loop():
+    model = _model()
+    ids = torch.randint(0, 35, (2, 6))
+    assert torch.equal(
+        generate(model, ids, 20, top_k=1, seed=0), generate(model, ids, 20, greedy=True)
+    )
+
+
+def test_last_token_only_uses_just_the_previous_token():
+    model = _model()
+    ids = torch.randint(0, 35, (1, 6))
+    out = generate(model, ids, 10, greedy=True, last_token_only=True)
+    for t in range(6, 16):
+        assert out[0, t] == model(out[:, t - 1 : t])[0, -1].argmax()
+
+
+def test_long_prompt_is_cropped_with_one_warning():
+    model = _model()
+    ids = torch.randint(0, 35, (1, 50))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = generate(model, ids, 5, greedy=True)
+    assert out.shape == (1, 55)
+    assert len(caught) == 1 and "context window of 32" in str(caught[0].message)
+    expected = generate(model, ids[:, -32:], 5, greedy=True)
+    assert torch.equal(out[:, 50:], expected[:, 32:])
+
+
+def test_suppressed_ids_never_appear():
+    model = _model()
+    out = generate(
+        model, torch.randint(0, 35, (8, 4)), 30, seed=0, temperature=2.0, suppress_ids=[0, 1, 2]
+    )
+    assert not torch.isin(out[:, 4:], torch.tensor([0, 1, 2])).any()
+
+
+def test_stream_yields_each_step():
+    model = _model()
+    steps = list(stream(model, torch.randint(0, 35, (2, 4)), 7, greedy=True))
+    assert len(steps) == 7 and all(s.shape == (2,) for s in steps)
+
+
+def test_bad_inputs_are_clear():
+    model = _model()
+    with pytest.raises(ValueError, match=r"token ids must be in \[0, 35\)"):
+        generate(model, torch.tensor([[1, 99]]), 3)
+    with pytest.raises(ValueError, match="empty"):
+        generate(model, torch.zeros(1, 0, dtype=torch.long), 3)
+    with pytest.raises(ValueError, match="masked LM"):
+        generate(_model(objective="mlm"), torch.tensor([[1, 2]]), 3)
