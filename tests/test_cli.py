@@ -88,6 +88,8 @@ def test_forecast_csv_round_trip(capsys, tmp_path, signal_checkpoint):
         out_csv,
         "--plot",
         png,
+        "--heatmap",
+        tmp_path / "heat.png",
     )
     assert code == 0, err
     with out_csv.open() as fh:
@@ -96,7 +98,7 @@ def test_forecast_csv_round_trip(capsys, tmp_path, signal_checkpoint):
     assert [r["series"] for r in rows] == ["alpha"] * 5 + ["beta"] * 5
     assert [int(r["step"]) for r in rows[:5]] == [1, 2, 3, 4, 5]
     assert all(float(r["q0.1"]) <= float(r["median"]) <= float(r["q0.9"]) for r in rows)
-    assert png.stat().st_size > 1000
+    assert png.stat().st_size > 1000 and (tmp_path / "heat.png").stat().st_size > 1000
 
 
 @pytest.mark.parametrize(

@@ -165,3 +165,32 @@ def test_filters_keep_exactly_what_transformers_keeps(seed):
         ours = process_logits(logits, temperature=t, top_k=k, top_p=p)
         assert torch.equal(kept(ours), kept(theirs))
         torch.testing.assert_close(ours[kept(ours)], theirs[kept(theirs)])
+
+
+def test_hub_name_without_network_says_what_to_do(monkeypatch):
+    import huggingface_hub
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.raises(CheckpointError, match="download the directory elsewhere"):
+        nt.load("gpt2")
+
+
+def test_see_you_table_and_sampling_through_the_same_code(hf_dir, bpe):
+    d, hf = hf_dir
+    lm = nt.load(d)
+    table = lm.next_token_distribution("See you", top_k=10)
+    with torch.no_grad():
+        probs = hf(torch.tensor([bpe.encode("See you")])).logits[0, -1].double().softmax(-1)
+    top = probs.topk(10)
+    assert [r.id for r in table.rows] == top.indices.tolist()
+    torch.testing.assert_close(
+        torch.tensor([r.probability for r in table.rows], dtype=torch.float64),
+        top.values,
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    assert abs(table.total - float(top.values.sum())) < 1e-4
+    assert table.rows[0].token == bpe.token_str(table.rows[0].id)

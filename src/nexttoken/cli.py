@@ -225,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="write the forecast CSV here (default: print it)")
     p.add_argument("--plot", help="write a fan chart PNG here")
     p.add_argument("--truth", help="CSV with the true continuation, drawn on the fan chart")
+    p.add_argument(
+        "--heatmap",
+        help="write a PNG of the next-token distribution at each step of the first series' first sample path",
+    )
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=_positive_int, default=None)
     p.add_argument("--top-p", type=float, default=None)
@@ -354,7 +358,9 @@ def _data_kind(data: str) -> str:
             if not Path(data).is_file():
                 raise CLIError(f"--data {data}: no such file")
             return ext
-    raise CLIError(f"--data {data!r}: give 'oscillators', a .csv file of series or a .txt file of text")
+    raise CLIError(
+        f"--data {data!r}: give 'oscillators', a .csv file of series or a .txt file of text"
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -382,11 +388,19 @@ def cmd_train(args: argparse.Namespace) -> int:
                 s[key] = saved["model"][model_key]
     elif kind == "txt":
         bpe = s["tokenizer"] == "bpe"
-        tokenizer = BPETokenizer.train([data], int(s["vocab_size"])) if bpe else CharTokenizer.from_text(text)
+        tokenizer = (
+            BPETokenizer.train([data], int(s["vocab_size"]))
+            if bpe
+            else CharTokenizer.from_text(text)
+        )
     else:
-        tokenizer = SignalTokenizer(n_bins=int(s["bins"]), low=float(s["low"]), high=float(s["high"]))
+        tokenizer = SignalTokenizer(
+            n_bins=int(s["bins"]), low=float(s["low"]), high=float(s["high"])
+        )
     if (kind == "txt") == isinstance(tokenizer, SignalTokenizer):
-        raise CLIError(f"--resume: {out} was trained on other data than {data} ({tokenizer.kind} tokenizer)")
+        raise CLIError(
+            f"--resume: {out} was trained on other data than {data} ({tokenizer.kind} tokenizer)"
+        )
     model_config = GPTConfig(
         vocab_size=tokenizer.vocab_size,
         context_length=int(s["context"]),
@@ -520,7 +534,30 @@ def cmd_forecast(args: argparse.Namespace) -> int:
             title=f"{lm.source}: {args.samples} sample paths",
         )
         print(f"wrote fan chart to {args.plot}", file=sys.stderr)
+    if args.heatmap:
+        _forecast_heatmap(lm, f, contexts[0], args.heatmap, names[0])
     return 0
+
+
+def _forecast_heatmap(lm: Any, f: Any, context: np.ndarray, path: str, name: str) -> None:
+    import torch
+
+    from .analysis import step_distributions
+    from .plots import distribution_heatmap
+
+    tok = lm.tokenizer
+    window = lm.model.config.context_length
+    prompt = tok.values_to_ids(torch.tensor(context[-window:])[None], torch.tensor([f.scale[0]]))[0]
+    path_ids = torch.cat([prompt, torch.as_tensor(f.ids[0, 0])])
+    probs = step_distributions(lm.model, path_ids, len(prompt)).numpy()[:, tok.n_special :]
+    distribution_heatmap(
+        path,
+        probs,
+        tok.centers().numpy() * f.scale[0],
+        path_values=f.samples[0, 0],
+        title=f"{name}: next-token distribution at each step of one sampled path",
+    )
+    print(f"wrote heat map to {path}", file=sys.stderr)
 
 
 def _csv_cell(text: str) -> str:

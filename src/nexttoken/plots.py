@@ -108,10 +108,24 @@ def next_token_bars(
     highlight: Sequence[int] = (),
     title: str = "next-token distribution",
     xlabel: str = "token",
+    zoom: bool = True,
 ) -> Path:
-    """Bar chart of a next-token distribution; ``labels[j]`` names bar ``j``, ``highlight`` marks bars."""
+    """Bar chart of a next-token distribution; ``labels[j]`` names bar ``j``, ``highlight`` marks bars.
+
+    With ``zoom``, a long vocabulary is cut to the range of bars with visible probability.
+    """
     Figure = require_matplotlib()
-    fig = Figure(figsize=(max(6.0, 0.02 * len(probs) + 5), 3.4), layout="constrained")
+    probs = np.asarray(probs)
+    labels = list(labels)
+    if zoom and len(probs) > 60:
+        # Show only the bars that carry visible mass (and the highlighted ones), with a margin.
+        keep = np.flatnonzero(probs >= 1e-3 * probs.max()).tolist() + [
+            h for h in highlight if 0 <= h < len(probs)
+        ]
+        lo, hi = max(0, min(keep) - 5), min(len(probs), max(keep) + 6)
+        probs, labels = probs[lo:hi], labels[lo:hi]
+        highlight = [h - lo for h in highlight]
+    fig = Figure(figsize=(max(6.0, 0.05 * len(probs) + 5), 3.4), layout="constrained")
     ax = fig.subplots()
     colors = ["tab:orange" if j in set(highlight) else "tab:blue" for j in range(len(probs))]
     ax.bar(np.arange(len(probs)), probs, color=colors, width=0.9)
