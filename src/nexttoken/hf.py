@@ -16,7 +16,13 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from .checkpoint import CheckpointError, _load_tensors, atomic_write, model_tensors
+from .checkpoint import (
+    CheckpointError,
+    _check_and_load_state,
+    _load_tensors,
+    atomic_write,
+    model_tensors,
+)
 from .model import GPT, GPTConfig
 from .tokenizers import BPETokenizer, CharTokenizer, SignalTokenizer, tokenizer_from_json
 
@@ -115,7 +121,6 @@ def load_hf_gpt2(
         raise CheckpointError(f"{path}/config.json is unreadable ({e})") from None
     config = _config_from_hf(hf)
     model = GPT(config)
-    expected = model.state_dict()
     state: dict[str, torch.Tensor] = {}
     for key, value in _hf_weights(path, allow_pickle).items():
         name = key if key.startswith(("transformer.", "lm_head.")) else f"transformer.{key}"
@@ -125,20 +130,8 @@ def load_hf_gpt2(
             value = value.t()
         state[name] = value.contiguous()
     if config.tie_word_embeddings:
-        state.pop("lm_head.weight", None)
-        state["lm_head.weight"] = state.get("transformer.wte.weight", torch.empty(0))
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{path} is not a GPT-2 checkpoint we can read: missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
-    for name, value in state.items():
-        if value.shape != expected[name].shape:
-            raise CheckpointError(
-                f"{path}: {name} is {tuple(value.shape)}, config.json implies {tuple(expected[name].shape)}"
-            )
-    model.load_state_dict(state)
+        state.pop("lm_head.weight", None)  # the tied head is wte itself
+    _check_and_load_state(model, state, path)
     tokenizer = _hf_tokenizer(path)
     if tokenizer.vocab_size > config.vocab_size:
         raise CheckpointError(
