@@ -41,9 +41,11 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "save_every": 250,
     "seed": 0,
     "objective": "gpt",
+    "mask_rate": 0.15,
+    "mask_mode": "bert",
     "device": "cpu",
     # signals
-    "bins": 256,
+    "bins": 128,
     "low": -4.0,
     "high": 4.0,
     "families": ",".join(
@@ -171,7 +173,19 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument(flag, type=typ, default=None, help=hlp)
     g = p.add_argument_group("model")
     g.add_argument(
-        "--objective", choices=["gpt"], default=None, help="gpt: causal next-token prediction"
+        "--objective",
+        choices=["gpt", "mlm"],
+        default=None,
+        help="gpt: causal next-token prediction; mlm: masked LM, bidirectional (signals only)",
+    )
+    g.add_argument(
+        "--mask-rate", type=float, default=None, help="mlm: share of tokens masked (default 0.15)"
+    )
+    g.add_argument(
+        "--mask-mode",
+        choices=["bert", "mask"],
+        default=None,
+        help="mlm: bert = 80%% MASK / 10%% random / 10%% kept (default); mask = always MASK",
     )
     options = [
         ("--context", _positive_int, "context window in tokens"),
@@ -293,7 +307,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="checkpoint directory")
     p.add_argument("out", help="directory to write")
 
-    for name in ("next", "generate", "sample-frequencies", "export-hf", "forecast"):
+    p = sub.add_parser(
+        "infill",
+        help="fill the empty cells of a CSV with a masked-LM model",
+        description="Write IN.csv with every empty cell filled by a model trained with --objective mlm; "
+        "the given values are kept as they were.",
+    )
+    p.add_argument("model", help="checkpoint directory of a masked-LM model")
+    p.add_argument("--input", required=True, help="CSV with empty cells")
+    p.add_argument("--output", required=True, help="CSV to write")
+    p.add_argument(
+        "--sample", action="store_true", help="sample each value instead of taking the argmax"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--plot", help="write a PNG of each series with its filled values")
+
+    for name in ("next", "generate", "sample-frequencies", "export-hf", "forecast", "infill"):
         sub.choices[name].add_argument(
             "--allow-pickle",
             action="store_true",
@@ -367,7 +396,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from .checkpoint import read_config
-    from .data import Batches, csv_datasets, oscillator_datasets, text_datasets
+    from .data import (
+        Batches,
+        MaskedWindows,
+        SeriesWindows,
+        csv_datasets,
+        oscillator_datasets,
+        text_datasets,
+    )
     from .model import GPT, GPTConfig
     from .tokenizers import BPETokenizer, CharTokenizer, SignalTokenizer, tokenizer_from_json
     from .train import TrainConfig, train
@@ -396,6 +432,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         tokenizer = SignalTokenizer(
             n_bins=int(s["bins"]), low=float(s["low"]), high=float(s["high"])
+        )
+    if s["objective"] == "mlm" and kind == "txt":
+        raise CLIError(
+            "--objective mlm needs a MASK token: train it on oscillators or a CSV of series"
         )
     if (kind == "txt") == isinstance(tokenizer, SignalTokenizer):
         raise CLIError(
@@ -447,6 +487,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_data, val_data = csv_datasets(data, tokenizer, context)
     else:
         train_data, val_data = text_datasets(text, tokenizer, context)
+    if model_config.objective == "mlm":
+        assert isinstance(train_data, SeriesWindows) and isinstance(val_data, SeriesWindows)
+        bert = s["mask_mode"] == "bert"
+        train_data = MaskedWindows(train_data, float(s["mask_rate"]), bert)
+        val_data = MaskedWindows(val_data, float(s["mask_rate"]), bert)
 
     torch.manual_seed(config.seed)
     model = GPT(model_config)
@@ -692,6 +737,28 @@ def cmd_export_hf(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_infill(args: argparse.Namespace) -> int:
+    from .infill import infill
+    from .lm import load
+    from .signals import read_csv, write_csv
+
+    out = Path(args.output)
+    if out.resolve() == Path(args.input).resolve():
+        raise CLIError("--output must differ from --input (the input file is never overwritten)")
+    lm = load(args.model, allow_pickle=args.allow_pickle)
+    series = read_csv(args.input)
+    filled = {name: infill(lm, v, sample=args.sample, seed=args.seed) for name, v in series.items()}
+    write_csv(out, filled)
+    n = sum(int(np.isnan(v).sum()) for v in series.values())
+    print(f"filled {n} empty cells in {len(series)} series -> {out}", file=sys.stderr)
+    if args.plot:
+        from .plots import infill_chart
+
+        infill_chart(args.plot, series, filled)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -707,6 +774,7 @@ COMMANDS = {
     "generate": cmd_generate,
     "sample-frequencies": cmd_sample_frequencies,
     "export-hf": cmd_export_hf,
+    "infill": cmd_infill,
 }
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "Batches",
     "SeriesWindows",
     "TokenWindows",
+    "MaskedWindows",
     "oscillator_datasets",
     "csv_datasets",
     "text_datasets",
@@ -90,6 +91,53 @@ class TokenWindows:
         )
         chunk = self.ids[offsets[:, None] + torch.arange(self.window)]  # (B, T + 1)
         return chunk[:, :-1], chunk[:, 1:]
+
+
+class MaskedWindows:
+    """Windows for the masked-LM objective: some tokens hidden, targets only where hidden.
+
+    Wraps a :class:`SeriesWindows` source. Each observed token is chosen with probability
+    ``rate`` (at least one per window); ``labels`` hold the chosen tokens and ``IGNORE``
+    elsewhere, so the pseudo-likelihood loss counts masked positions only. Chosen inputs become
+    MASK, or with ``bert=True`` BERT's mix: 80% MASK, 10% a random value token, 10% unchanged.
+    """
+
+    def __init__(self, source: SeriesWindows, rate: float = 0.15, bert: bool = True):
+        if not 0 < rate <= 1:
+            raise ValueError(f"mask rate must be in (0, 1] (got {rate})")
+        self.source = source
+        self.rate = rate
+        self.bert = bert
+
+    def mask(
+        self, ids: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ids ``(B, T)`` -> ``(inputs, labels)``, both ``(B, T)``."""
+        tok = self.source.tokenizer
+        observed = ids >= tok.n_special
+        chosen = (torch.rand(ids.shape, generator=generator) < self.rate) & observed
+        # At least one target per window that has an observed token.
+        pick = torch.where(observed, torch.rand(ids.shape, generator=generator), -1.0).argmax(-1)
+        none = ~chosen.any(-1) & observed.any(-1)
+        chosen[none, pick[none]] = True
+        labels = torch.where(chosen, ids, torch.full_like(ids, IGNORE))
+        inputs = ids.clone()
+        how = torch.rand(ids.shape, generator=generator)
+        replace = chosen & (how < 0.8) if self.bert else chosen
+        inputs[replace] = tok.MASK
+        if self.bert:
+            randomize = chosen & (how >= 0.8) & (how < 0.9)
+            random_ids = torch.randint(
+                tok.n_special, tok.vocab_size, ids.shape, generator=generator
+            )
+            inputs[randomize] = random_ids[randomize]
+        return inputs, labels
+
+    def batch(
+        self, batch_size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x, _ = self.source.batch(batch_size, generator)
+        return self.mask(x, generator)
 
 
 def oscillator_datasets(

@@ -34,7 +34,7 @@ DEMO_SETTINGS: dict[str, Any] = {
     "families": FAMILIES,
     "n_series": 4096,
     "series_length": 512,
-    "bins": 256,
+    "bins": 128,
     "low": -4.0,
     "high": 4.0,
     "context": 192,

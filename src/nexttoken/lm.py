@@ -106,6 +106,10 @@ class LanguageModel:
         """The ``top_k`` most probable next tokens after ``prompt``, with probabilities and their total."""
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1 (got {top_k})")
+        if not self.model.config.causal:
+            raise ValueError(
+                "next-token distributions need a causal GPT; this model is a masked LM (use infill)"
+            )
         ids = self.encode(prompt)
         scale = self.scale_of(prompt)
         probs = next_token_probs(self.model, torch.tensor(ids))

@@ -19,6 +19,7 @@ __all__ = [
     "next_token_bars",
     "distribution_heatmap",
     "training_curves",
+    "infill_chart",
 ]
 
 
@@ -206,4 +207,32 @@ def training_curves(path: str | Path, metrics: str | Path | Sequence[dict[str, A
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title("training curves", fontsize=10)
+    return _save(fig, path)
+
+
+def infill_chart(
+    path: str | Path,
+    given: dict[str, np.ndarray],
+    filled: dict[str, np.ndarray],
+    truth: dict[str, np.ndarray] | None = None,
+    max_series: int = 8,
+) -> Path:
+    """One panel per series: the given values, the filled ones (marked) and the truth when known."""
+    Figure = require_matplotlib()
+    names = list(given)[:max_series]
+    fig = Figure(figsize=(9, 2.4 * len(names)), layout="constrained")
+    axes = fig.subplots(len(names), 1, squeeze=False)[:, 0]
+    for ax, name in zip(axes, names):
+        g, f = np.asarray(given[name]), np.asarray(filled[name])
+        t = np.arange(len(g))
+        gap = np.isnan(g)
+        if truth is not None and name in truth:
+            ax.plot(t, truth[name], color="tab:orange", lw=1, ls="--", label="truth")
+        ax.plot(t, np.where(gap, np.nan, g), color="0.25", lw=1.1, label="given")
+        ax.plot(
+            t, np.where(gap, f, np.nan), color="tab:blue", lw=1.6, marker=".", ms=3, label="filled"
+        )
+        ax.set_title(f"{name}: {int(gap.sum())} values filled", fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7, loc="upper right")
     return _save(fig, path)
