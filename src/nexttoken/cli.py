@@ -412,6 +412,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     data = str(args.data)
     kind = _data_kind(data)
+    if not args.resume and any(
+        (out / f).exists() for f in ("model.safetensors", "training_state.safetensors")
+    ):
+        raise CLIError(
+            f"{out} already holds a checkpoint; pass --resume to continue it, or choose a new --out "
+            "(nothing was overwritten)"
+        )
     text = Path(data).read_text(encoding="utf-8") if kind == "txt" else ""
     # Tokenizer and configs first, so that bad settings fail before any data is made.
     tokenizer: Any
