@@ -180,3 +180,19 @@ def test_train_mlm_from_the_cli_and_refuse_text(tmp_path, capsys):
         ]
     )
     assert code == 2 and "MASK token" in capsys.readouterr().err
+
+
+def test_span_masking_hides_contiguous_runs_at_about_the_rate():
+    tok = SignalTokenizer(n_bins=32, low=-2.0, high=2.0)
+    source = SeriesWindows(np.sin(np.arange(400) / 5.0)[None], tok, 128)
+    gen = torch.Generator().manual_seed(0)
+    ids, _ = source.batch(64, gen)
+    _, labels = MaskedWindows(source, rate=0.3, bert=False, max_span=8).mask(ids, gen)
+    chosen = labels != IGNORE
+    assert 0.2 < chosen.float().mean() < 0.4
+    # Runs are longer than with independent draws at the same rate.
+    starts = chosen[:, 1:] & ~chosen[:, :-1]
+    mean_run = chosen.sum() / max(1, int(starts.sum() + chosen[:, 0].sum()))
+    assert mean_run > 2.5
+    with pytest.raises(ValueError, match="max_span"):
+        MaskedWindows(source, max_span=0)

@@ -43,6 +43,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "objective": "gpt",
     "mask_rate": 0.15,
     "mask_mode": "bert",
+    "mask_span": 1,
     "device": "cpu",
     # signals
     "bins": 128,
@@ -180,6 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--mask-rate", type=float, default=None, help="mlm: share of tokens masked (default 0.15)"
+    )
+    g.add_argument(
+        "--mask-span",
+        type=_positive_int,
+        default=None,
+        help="mlm: hide spans of 1..N tokens instead of single tokens (default 1)",
     )
     g.add_argument(
         "--mask-mode",
@@ -497,8 +504,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if model_config.objective == "mlm":
         assert isinstance(train_data, SeriesWindows) and isinstance(val_data, SeriesWindows)
         bert = s["mask_mode"] == "bert"
-        train_data = MaskedWindows(train_data, float(s["mask_rate"]), bert)
-        val_data = MaskedWindows(val_data, float(s["mask_rate"]), bert)
+        span = int(s["mask_span"])
+        train_data = MaskedWindows(train_data, float(s["mask_rate"]), bert, span)
+        val_data = MaskedWindows(val_data, float(s["mask_rate"]), bert, span)
 
     torch.manual_seed(config.seed)
     model = GPT(model_config)

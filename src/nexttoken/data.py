@@ -97,17 +97,23 @@ class MaskedWindows:
     """Windows for the masked-LM objective: some tokens hidden, targets only where hidden.
 
     Wraps a :class:`SeriesWindows` source. Each observed token is chosen with probability
-    ``rate`` (at least one per window); ``labels`` hold the chosen tokens and ``IGNORE``
+    ``rate`` (at least one per window), or, with ``max_span > 1``, spans of 1..max_span tokens
+    cover about that share (span masking, closer to filling real gaps); ``labels`` hold the chosen tokens and ``IGNORE``
     elsewhere, so the pseudo-likelihood loss counts masked positions only. Chosen inputs become
     MASK, or with ``bert=True`` BERT's mix: 80% MASK, 10% a random value token, 10% unchanged.
     """
 
-    def __init__(self, source: SeriesWindows, rate: float = 0.15, bert: bool = True):
+    def __init__(
+        self, source: SeriesWindows, rate: float = 0.15, bert: bool = True, max_span: int = 1
+    ):
         if not 0 < rate <= 1:
             raise ValueError(f"mask rate must be in (0, 1] (got {rate})")
+        if max_span < 1:
+            raise ValueError(f"max_span must be >= 1 (got {max_span})")
         self.source = source
         self.rate = rate
         self.bert = bert
+        self.max_span = max_span
 
     def mask(
         self, ids: torch.Tensor, generator: torch.Generator
@@ -115,7 +121,17 @@ class MaskedWindows:
         """Ids ``(B, T)`` -> ``(inputs, labels)``, both ``(B, T)``."""
         tok = self.source.tokenizer
         observed = ids >= tok.n_special
-        chosen = (torch.rand(ids.shape, generator=generator) < self.rate) & observed
+        if self.max_span == 1:
+            chosen = torch.rand(ids.shape, generator=generator) < self.rate
+        else:
+            # Spans of 1..max_span tokens (uniform), started often enough to hide about `rate`.
+            mean_span = (self.max_span + 1) / 2
+            starts = torch.rand(ids.shape, generator=generator) < self.rate / mean_span
+            lengths = torch.randint(1, self.max_span + 1, ids.shape, generator=generator)
+            chosen = torch.zeros_like(starts)
+            for k in range(self.max_span):
+                chosen[:, k:] |= (starts & (lengths > k))[:, : ids.shape[1] - k]
+        chosen &= observed
         # At least one target per window that has an observed token.
         pick = torch.where(observed, torch.rand(ids.shape, generator=generator), -1.0).argmax(-1)
         none = ~chosen.any(-1) & observed.any(-1)
