@@ -182,18 +182,13 @@ def csv_datasets(
     columns = read_csv(path)
     if not columns:
         raise ValueError(f"{path} has no series")
-    length = max(len(v) for v in columns.values())
-    data = np.stack(
-        [np.pad(v, (0, length - len(v)), constant_values=np.nan) for v in columns.values()]
-    )
-    cut = int(length * (1 - val_fraction))
-    if length - cut < 2 or cut < 2:
-        return SeriesWindows(data, tokenizer, context_length), SeriesWindows(
-            data, tokenizer, context_length
-        )
-    return SeriesWindows(data[:, :cut], tokenizer, context_length), SeriesWindows(
-        data[:, cut:], tokenizer, context_length
-    )
+    data = np.stack(list(columns.values()))  # read_csv gives every column all rows
+    cut = int(data.shape[1] * (1 - val_fraction))
+    w = context_length
+    if data.shape[1] - cut < 2 or cut < 2:
+        # Too short to hold anything out: evaluate on the training data.
+        return SeriesWindows(data, tokenizer, w), SeriesWindows(data, tokenizer, w)
+    return SeriesWindows(data[:, :cut], tokenizer, w), SeriesWindows(data[:, cut:], tokenizer, w)
 
 
 def text_datasets(
