@@ -99,3 +99,9 @@ def test_repetition_penalty():
 def test_bad_sampling_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         check_sampling_args(**kwargs)
+
+
+def test_top_p_on_ties_keeps_the_token_greedy_picks():
+    logits = torch.zeros(1, 64)
+    kept = torch.isfinite(top_p_filter(logits, 0.01))
+    assert kept.sum() == 1 and kept[0, logits.argmax()]

@@ -63,7 +63,8 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     """
     if p >= 1.0:
         return logits
-    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    # Stable, so among tied tokens the first is ranked first, the one argmax (greedy) picks.
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True, stable=True)
     probs = sorted_logits.softmax(-1)
     before = probs.cumsum(-1) - probs  # mass of the tokens ranked above each one
     remove_sorted = before >= p
