@@ -17,6 +17,13 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+# `nexttoken train` flags for a tiny oscillator model that trains in a second.
+TINY_TRAIN_FLAGS = (
+    "--data oscillators --n-layer 1 --n-embd 16 --n-head 2 --context 16 --bins 16 "
+    "--n-series 8 --series-length 40 --eval-batches 1 --no-progress"
+).split()
+
+
 def tiny_config(**overrides) -> GPTConfig:
     base = dict(vocab_size=35, context_length=32, n_layer=2, n_head=2, n_embd=16)
     base.update(overrides)

@@ -168,14 +168,25 @@ def test_train_then_resume_from_the_cli(capsys, tmp_path):
         "2",
         "--no-progress",
     ]
-    code, _, err = run(capsys, *common, "--steps", "2")
+    # muP with a base width below n_embd: resuming must keep its per-layer learning rates.
+    code, _, err = run(
+        capsys, *common, "--steps", "2", "--parametrization", "mup", "--mup-base-width", "8"
+    )
     assert code == 0, err
     code, _, err = run(capsys, *common, "--steps", "2")
     assert code == 2 and "already holds a checkpoint" in err
     code, out_text, err = run(capsys, *common, "--steps", "4", "--resume")
-    assert code == 0, err and "step 4" in out_text
+    assert code == 0, err
+    assert "step 4" in out_text + err
     config = json.loads((out / "config.json").read_text())
     assert config["model"]["n_layer"] == 1 and config["tokenizer"]["kind"] == "signal"
+    assert config["model"]["parametrization"] == "mup" and config["model"]["mup_base_width"] == 8
+    from safetensors import safe_open
+
+    with safe_open(str(out / "training_state.safetensors"), framework="pt") as fh:
+        header = json.loads(fh.metadata()["nexttoken"])
+    assert header["step"] == 4
+    assert sorted(g["lr_mult"] for g in header["param_groups"]) == [0.5, 1.0, 1.0]
 
 
 def test_config_file_and_flag_precedence(capsys, tmp_path):

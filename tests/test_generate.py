@@ -105,3 +105,42 @@ def test_bad_inputs_are_clear():
         generate(model, torch.zeros(1, 0, dtype=torch.long), 3)
     with pytest.raises(ValueError, match="masked LM"):
         generate(_model(objective="mlm"), torch.tensor([[1, 2]]), 3)
+
+
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal", "rope"])
+def test_fixed_shape_decode_step_matches_the_cached_forward(positions):
+    model = _model(positions=positions, parametrization="mup", mup_base_width=8)
+    ids = torch.randint(3, 35, (2, 12))
+    cache_a, cache_b = model.new_cache(2), model.new_cache(2)
+    model(ids[:, :8], cache=cache_a, pos=0)
+    model(ids[:, :8], cache=cache_b, pos=0)
+    for t in range(8, 12):
+        a = model(ids[:, t : t + 1], cache=cache_a, pos=t)
+        pos = torch.tensor([t])
+        if t % 2:  # fixed shapes: the whole cache, masked
+            b = model.decode_step(ids[:, t : t + 1], pos, cache_b)
+        else:  # the filled part only
+            b = model.decode_step(ids[:, t : t + 1], pos, cache_b, length=t + 1)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    # several positions at once (T > 1) with a causal mask over the filled part
+    a = model(ids[:, 8:12], cache=cache_a, pos=8)
+    b = model.decode_step(ids[:, 8:12], torch.arange(8, 12), cache_b, length=12)
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_compiled_step_path_gives_the_same_tokens(monkeypatch):
+    # The loop's compile=True branch, with the step left uncompiled (compiling takes a minute
+    # on CPU; benchmarks/generate.py --compile measures the compiled one).
+    import importlib
+
+    g = importlib.import_module("nexttoken.generate")  # the package's `generate` is the function
+
+    monkeypatch.setattr(g, "_compiled_step", lambda model: model.decode_step)
+    model = _model()
+    ids = torch.randint(3, 35, (3, 10))
+    kw = dict(temperature=0.9, seed=3)
+    assert torch.equal(generate(model, ids, 60, compile=True, **kw), generate(model, ids, 60, **kw))
+    same = ids[:1].expand(4, -1)  # shared prefill of one prompt, then the step path
+    assert torch.equal(
+        generate(model, same, 30, compile=True, **kw), generate(model, same, 30, **kw)
+    )

@@ -8,6 +8,8 @@ from nexttoken.data import IGNORE, MaskedWindows, SeriesWindows
 from nexttoken.infill import infill
 from nexttoken.train import lm_loss
 
+from .conftest import TINY_TRAIN_FLAGS
+
 # Period 5 and windows of 15 values: every training window has the same scale (mean |x|),
 # and so do the test series below, whose gaps take out each phase equally often.
 PATTERN = np.array([1.0, -2.0, 3.0, 0.5, -1.0])
@@ -138,31 +140,15 @@ def test_train_mlm_from_the_cli_and_refuse_text(tmp_path, capsys):
     code = main(
         [
             "train",
-            "--data",
-            "oscillators",
+            *TINY_TRAIN_FLAGS,
             "--out",
             str(tmp_path / "m"),
             "--objective",
             "mlm",
-            "--n-layer",
-            "1",
-            "--n-embd",
-            "16",
-            "--n-head",
-            "2",
-            "--context",
-            "16",
             "--steps",
             "2",
             "--batch-size",
             "2",
-            "--bins",
-            "16",
-            "--n-series",
-            "4",
-            "--series-length",
-            "30",
-            "--no-progress",
         ]
     )
     assert code == 0, capsys.readouterr().err

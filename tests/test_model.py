@@ -15,6 +15,7 @@ VARIANTS = [
     {"positions": "rope"},
     {"positions": "none"},
     {"bias": False, "activation": "gelu"},
+    {"parametrization": "mup", "mup_base_width": 8},
 ]
 
 
@@ -131,3 +132,14 @@ def test_config_errors_say_what_to_change(overrides, message):
 def test_config_round_trip():
     c = tiny_config(norm="rmsnorm", positions="rope")
     assert GPTConfig.from_dict(c.to_dict()) == c
+
+
+def test_sinusoidal_positions_add_the_table_to_scaled_embeddings():
+    torch.manual_seed(0)
+    model = GPT(tiny_config(positions="sinusoidal")).eval()
+    seen = {}
+    model.transformer.h[0].register_forward_pre_hook(lambda m, a: seen.update(x=a[0]))
+    ids = torch.randint(0, 35, (1, 9))
+    model(ids)
+    want = model.transformer.wte(ids) * math.sqrt(16) + sinusoidal_positions(32, 16)[:9]
+    torch.testing.assert_close(seen["x"], want)

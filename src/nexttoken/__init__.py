@@ -3,7 +3,7 @@
 from .checkpoint import CheckpointError
 from .forecast import Forecast, forecast
 from .generate import generate, stream
-from .lm import LanguageModel, load
+from .lm import LanguageModel, load, pretrained_models
 from .model import GPT, GPTConfig
 from .signals import FAMILIES
 from .tokenizers import BPETokenizer, CharTokenizer, SignalTokenizer
@@ -23,6 +23,7 @@ __all__ = [
     "forecast",
     "generate",
     "load",
+    "pretrained_models",
     "stream",
     "train",
 ]

@@ -31,6 +31,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "norm": "layernorm",
     "norm_position": "pre",
     "positions": "learned",
+    "parametrization": "standard",
+    "mup_base_width": None,
     "lr": 3e-3,
     "min_lr_ratio": 0.1,
     "warmup_steps": -1,
@@ -45,6 +47,10 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "mask_mode": "bert",
     "mask_span": 1,
     "device": "cpu",
+    "grad_accum_steps": 1,
+    "precision": "fp32",
+    "gradient_checkpointing": False,
+    "compile": False,
     # signals
     "bins": 128,
     "low": -4.0,
@@ -168,10 +174,30 @@ def build_parser() -> argparse.ArgumentParser:
         ("--eval-batches", _positive_int, "batches per evaluation"),
         ("--save-every", _positive_int, "steps between checkpoints"),
         ("--seed", int, "seed of initialisation and data"),
-        ("--device", str, "cpu, cuda, cuda:1, mps ..."),
+        (
+            "--device",
+            str,
+            "cpu, cuda, cuda:1, mps ... (under torchrun, cuda = one GPU per process)",
+        ),
+        ("--grad-accum-steps", _positive_int, "split each batch into N micro-batches"),
     ]
     for flag, typ, hlp in options:
         g.add_argument(flag, type=typ, default=None, help=hlp)
+    g.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default=None,
+        help="bf16: autocast matmuls to bfloat16 (GPUs; default fp32)",
+    )
+    g.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        default=None,
+        help="recompute block activations in the backward pass (less memory, ~30%% slower)",
+    )
+    g.add_argument(
+        "--compile", action="store_true", default=None, help="torch.compile the model (GPUs)"
+    )
     g = p.add_argument_group("model")
     g.add_argument(
         "--objective",
@@ -206,6 +232,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--norm", choices=["layernorm", "rmsnorm"], default=None)
     g.add_argument("--norm-position", choices=["pre", "post"], default=None)
     g.add_argument("--positions", choices=["learned", "sinusoidal", "rope", "none"], default=None)
+    g.add_argument(
+        "--parametrization",
+        choices=["standard", "mup"],
+        default=None,
+        help="mup: muP init, per-layer learning rates and 1/d attention (default standard)",
+    )
+    g.add_argument(
+        "--mup-base-width",
+        type=_positive_int,
+        default=None,
+        help="width at which muP equals standard (tune --lr there; default: --n-embd)",
+    )
     g = p.add_argument_group("signals (oscillators, CSV)")
     g.add_argument("--bins", type=_positive_int, default=None, help="number of value bins")
     g.add_argument(
@@ -218,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--series-length", type=_positive_int, default=None, help="steps per generated oscillator"
     )
     g.add_argument(
-        "--noise", type=float, default=None, help="relative Gaussian noise on the oscillators"
+        "--noise",
+        default=None,
+        help="relative Gaussian noise on the oscillators; several levels (e.g. 0,0.1) split the series among them",
     )
     g = p.add_argument_group("text (.txt)")
     g.add_argument(
@@ -329,7 +369,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", help="write a PNG of each series with its filled values")
 
-    for name in ("next", "generate", "sample-frequencies", "export-hf", "forecast", "infill"):
+    p = sub.add_parser(
+        "evaluate",
+        help="score models and classical baselines on fixed benchmark suites",
+        description="Forecast the held-out series of a suite with each MODEL and with the classical "
+        "baselines, and write report.md (a table per suite, relative scores against the seasonal "
+        "naive forecast, fan charts, calibration plot) and results.csv (every metric of every series).",
+    )
+    p.add_argument(
+        "model",
+        nargs="*",
+        help="signal models: checkpoint directories or shipped names (see `nexttoken models`)",
+    )
+    p.add_argument("--suite", choices=["oscillators", "real", "all"], default="oscillators")
+    p.add_argument("--out", required=True, help="directory for report.md, results.csv, figures")
+    p.add_argument("--samples", type=_positive_int, default=20, help="sample paths per forecast")
+    p.add_argument(
+        "--series", type=_positive_int, default=16, help="held-out series per oscillator dataset"
+    )
+    p.add_argument(
+        "--baselines",
+        default="last,seasonal,ar,ets,arima",
+        help="comma-separated: last, seasonal, ar, ets, arima (ets/arima need nexttoken[baselines]); "
+        "'none' for models only",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+
+    p = sub.add_parser(
+        "models",
+        help="list the pretrained models that ship with nexttoken",
+        description="Models inside the package, usable by name wherever a MODEL is asked for "
+        "(e.g. nexttoken forecast oscillators-small --input IN.csv --horizon 64).",
+    )
+    p.add_argument("--json", action="store_true")
+
+    for name in (
+        "next",
+        "generate",
+        "sample-frequencies",
+        "export-hf",
+        "forecast",
+        "infill",
+        "evaluate",
+    ):
         sub.choices[name].add_argument(
             "--allow-pickle",
             action="store_true",
@@ -383,7 +466,19 @@ _RESUMED_MODEL_KEYS = {
     "positions": "positions",
     "dropout": "dropout",
     "objective": "objective",
+    "parametrization": "parametrization",
+    "mup_base_width": "mup_base_width",
 }
+
+
+def _noise_levels(value: Any) -> list[float]:
+    try:
+        levels = [float(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise CLIError(f"--noise {value!r}: give a number or comma-separated numbers") from None
+    if not levels or any(v < 0 for v in levels):
+        raise CLIError(f"--noise {value!r}: give levels >= 0")
+    return levels
 
 
 def _data_kind(data: str) -> str:
@@ -413,7 +508,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     from .model import GPT, GPTConfig
     from .tokenizers import BPETokenizer, CharTokenizer, SignalTokenizer, tokenizer_from_json
-    from .train import TrainConfig, train
+    from .train import Distributed, TrainConfig, train
 
     s = _train_settings(args)
     out = Path(args.out)
@@ -435,7 +530,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         tokenizer = tokenizer_from_json((out / "tokenizer.json").read_text(encoding="utf-8"))
         for key, model_key in _RESUMED_MODEL_KEYS.items():
             if getattr(args, key, None) is None:
-                s[key] = saved["model"][model_key]
+                s[key] = saved["model"].get(model_key, s[key])
     elif kind == "txt":
         bpe = s["tokenizer"] == "bpe"
         tokenizer = (
@@ -466,6 +561,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         norm_position=s["norm_position"],
         positions=s["positions"],
         objective=s["objective"],
+        parametrization=s["parametrization"],
+        mup_base_width=None if s["mup_base_width"] is None else int(s["mup_base_width"]),
     )
     config = TrainConfig(
         steps=int(s["steps"]),
@@ -481,6 +578,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         seed=int(s["seed"]),
         device=str(s["device"]),
         progress=not args.no_progress,
+        grad_accum_steps=int(s["grad_accum_steps"]),
+        precision=str(s["precision"]),
+        gradient_checkpointing=bool(s["gradient_checkpointing"]),
+        compile=bool(s["compile"]),
     )
 
     train_data: Batches
@@ -495,7 +596,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             n_series=int(s["n_series"]),
             length=int(s["series_length"]),
             seed=int(s["seed"]),
-            noise=float(s["noise"]),
+            noise=_noise_levels(s["noise"]),
         )
     elif kind == "csv":
         train_data, val_data = csv_datasets(data, tokenizer, context)
@@ -510,11 +611,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     torch.manual_seed(config.seed)
     model = GPT(model_config)
-    print(
-        f"training a {model.num_params() / 1e6:.2f}M-parameter {s['objective'].upper()} on {data} "
-        f"({tokenizer.kind} tokenizer, {tokenizer.vocab_size} tokens) -> {out}",
-        file=sys.stderr,
-    )
+    dist_info = Distributed.from_env()
+    if dist_info.main:
+        print(
+            f"training a {model.num_params() / 1e6:.2f}M-parameter {s['objective'].upper()} on {data} "
+            f"({tokenizer.kind} tokenizer, {tokenizer.vocab_size} tokens) -> {out}",
+            file=sys.stderr,
+        )
     result = train(
         model,
         tokenizer,
@@ -525,9 +628,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         resume=args.resume,
         extra_config={"data": {"source": data, "settings": s}},
     )
+    if not dist_info.main:
+        return 0
+    workers = f" on {dist_info.world_size} processes" if dist_info.active else ""
     print(
         f"done: step {result.step}, train loss {result.train_loss:.4f}, eval loss {result.eval_loss:.4f}, "
-        f"{result.seconds:.0f} s, {result.tokens_per_second:,.0f} tokens/s; checkpoint in {out}"
+        f"{result.seconds:.0f} s, {result.tokens_per_second:,.0f} tokens/s{workers}; checkpoint in {out}"
     )
     return 0
 
@@ -781,6 +887,99 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .baselines import BASELINES, ModelForecaster, baseline
+    from .evaluate import run, suite_tasks, write_report
+    from .lm import load
+
+    keys = [k.strip() for k in args.baselines.split(",") if k.strip() and k.strip() != "none"]
+    unknown = [k for k in keys if k not in BASELINES]
+    if unknown:
+        raise CLIError(f"--baselines: unknown {unknown}; choose from {', '.join(BASELINES)}, none")
+    if "seasonal" not in keys:
+        keys.insert(0, "seasonal")  # the reference of the relative scores
+    forecasters: list[Any] = []
+    for path in args.model:
+        lm = load(path, allow_pickle=args.allow_pickle)
+        if not lm.is_signal or not lm.model.config.causal:
+            raise CLIError(
+                f"{path}: evaluate needs a causal signal model (a GPT trained on series)"
+            )
+        forecasters.append(ModelForecaster(lm, name=Path(path).name or str(path)))
+    for key in keys:
+        b = baseline(key)
+        if key in ("ets", "arima"):
+            try:
+                import statsforecast  # noqa: F401
+            except ImportError:
+                print(
+                    f"nexttoken: note: skipping {b.name}: pip install 'nexttoken[baselines]' to include it",
+                    file=sys.stderr,
+                )
+                continue
+        forecasters.append(b)
+    tasks = suite_tasks(args.suite, n_series=args.series)
+    print(
+        f"evaluating {len(forecasters)} forecasters on {len(tasks)} datasets "
+        f"({sum(len(t.contexts) for t in tasks)} forecasts each)",
+        file=sys.stderr,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # contexts longer than a model's window are cropped
+        result = run(
+            forecasters,
+            tasks,
+            num_samples=args.samples,
+            seed=args.seed,
+            on_progress=lambda name: print(f"  {name}", file=sys.stderr),
+        )
+    command = "nexttoken " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    report = write_report(result, args.out, command=command, plots=not args.no_plots)
+    print(f"wrote {report} and {Path(args.out) / 'results.csv'}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .lm import pretrained_models
+
+    rows = []
+    for name, path in pretrained_models().items():
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        m = config["model"]
+        from safetensors import safe_open
+
+        with safe_open(str(path / "model.safetensors"), framework="pt") as fh:
+            n = sum(int(np.prod(fh.get_slice(k).get_shape())) for k in fh.keys())
+        d, L, V = m["n_embd"], m["n_layer"], m["vocab_size"]
+        rows.append(
+            {
+                "name": name,
+                "parameters": n,
+                "context": m["context_length"],
+                "layers": L,
+                "width": d,
+                "tokens": V,
+                "trained_steps": config.get("step"),
+                "description": config.get("description", ""),
+                "path": str(path),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    if not rows:
+        print("no pretrained models ship with this installation")
+        return 0
+    print(f"{'name':22s} {'params':>8s} {'context':>8s}  description")
+    for r in rows:
+        print(
+            f"{r['name']:22s} {r['parameters'] / 1e6:7.2f}M {r['context']:8d}  {r['description']}"
+        )
+    return 0
+
+
 COMMANDS = {
     "demo": cmd_demo,
     "train": cmd_train,
@@ -790,6 +989,8 @@ COMMANDS = {
     "sample-frequencies": cmd_sample_frequencies,
     "export-hf": cmd_export_hf,
     "infill": cmd_infill,
+    "evaluate": cmd_evaluate,
+    "models": cmd_models,
 }
 
 

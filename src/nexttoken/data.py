@@ -7,6 +7,7 @@ Every draw takes a ``torch.Generator`` so a run is repeatable and resumable.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -164,12 +165,28 @@ def oscillator_datasets(
     n_series: int = 2048,
     length: int = 512,
     seed: int = 0,
-    noise: float = 0.0,
+    noise: float | Sequence[float] = 0.0,
 ) -> tuple[SeriesWindows, SeriesWindows]:
-    """Train and validation windows from freshly generated oscillators (disjoint seeds)."""
+    """Train and validation windows from freshly generated oscillators (disjoint seeds).
+
+    ``noise`` may list several levels: the series are then split evenly among them.
+    """
     length = max(length, context_length + 1)
-    train, _ = mixture(families, n_series, length, seed=seed, noise=noise)
-    val, _ = mixture(families, max(64, n_series // 16), length, seed=seed + 1_000_003, noise=noise)
+    levels = [float(noise)] if isinstance(noise, (int, float)) else [float(v) for v in noise]
+    if not levels:
+        raise ValueError("noise lists no levels; give one number or several")
+
+    def draw(n: int, base_seed: int) -> np.ndarray:
+        counts = [n // len(levels) + (i < n % len(levels)) for i in range(len(levels))]
+        parts = [
+            mixture(families, c, length, seed=base_seed + 7919 * k, noise=lv)[0]
+            for k, (c, lv) in enumerate(zip(counts, levels))
+            if c > 0
+        ]
+        return np.concatenate(parts, axis=0)
+
+    train = draw(n_series, seed)
+    val = draw(max(64, n_series // 16), seed + 1_000_003)
     return SeriesWindows(train, tokenizer, context_length), SeriesWindows(
         val, tokenizer, context_length
     )

@@ -156,6 +156,7 @@ def save_hf_gpt2(
             ("norm_position", "pre"),
             ("positions", "learned"),
             ("bias", True),
+            ("parametrization", "standard"),
         )
         if getattr(c, name) != want
     ]

@@ -14,7 +14,7 @@ from .generate import generate
 from .model import GPT
 from .tokenizers import BPETokenizer, CharTokenizer, SignalTokenizer, parse_numbers
 
-__all__ = ["LanguageModel", "load"]
+__all__ = ["LanguageModel", "load", "pretrained_models"]
 
 
 class LanguageModel:
@@ -150,7 +150,10 @@ def load(
     from .hf import is_hf_gpt2_dir, load_hf_gpt2, resolve_hub_name
 
     p = Path(path)
-    if not p.exists() and _looks_like_hub_name(str(path)):
+    shipped = pretrained_models()
+    if not p.exists() and str(path) in shipped:
+        p = shipped[str(path)]
+    elif not p.exists() and _looks_like_hub_name(str(path)):
         p = resolve_hub_name(str(path))
     if p.is_dir() and (p / "config.json").is_file():
         if is_hf_gpt2_dir(p):
@@ -163,6 +166,20 @@ def load(
             f"{p} has no config.json: it is neither a nexttoken checkpoint nor a Hugging Face GPT-2 directory"
         )
     raise CheckpointError(f"no such model directory: {p}")
+
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+
+
+def pretrained_models() -> dict[str, Path]:
+    """Models that ship inside the package, by name -> checkpoint directory."""
+    if not PRETRAINED_DIR.is_dir():
+        return {}
+    return {
+        p.name: p
+        for p in sorted(PRETRAINED_DIR.iterdir())
+        if p.is_dir() and (p / "config.json").is_file()
+    }
 
 
 def _looks_like_hub_name(name: str) -> bool:

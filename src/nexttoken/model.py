@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 __all__ = ["GPTConfig", "GPT", "KVCache", "sinusoidal_positions", "apply_rope"]
 
@@ -24,6 +25,7 @@ _CHOICES = {
     "positions": ("learned", "sinusoidal", "rope", "none"),
     "activation": ("gelu", "gelu_new", "relu"),
     "objective": ("gpt", "mlm"),
+    "parametrization": ("standard", "mup"),
 }
 
 
@@ -46,7 +48,9 @@ class GPTConfig:
     norm_position: str = "pre"
     """``pre`` (GPT-2: normalize the input of each sub-layer) or ``post`` (original Transformer)."""
     positions: str = "learned"
-    """``learned`` (GPT-2), ``sinusoidal`` (fixed), ``rope`` (rotary) or ``none``."""
+    """``learned`` (GPT-2), ``sinusoidal`` (fixed), ``rope`` (rotary) or ``none``. With
+    ``sinusoidal`` the token embeddings are multiplied by sqrt(n_embd) before the table is added,
+    as in Vaswani et al. (2017): otherwise the unit-size table drowns the 0.02-size embeddings."""
     activation: str = "gelu_new"
     """``gelu_new`` is GPT-2's tanh approximation of ``gelu``."""
     layer_norm_epsilon: float = 1e-5
@@ -54,6 +58,14 @@ class GPTConfig:
     rope_base: float = 10000.0
     objective: str = "gpt"
     """``gpt``: causal attention, predict the next token. ``mlm``: bidirectional, predict masked tokens."""
+    parametrization: str = "standard"
+    """``standard`` (GPT-2) or ``mup`` (maximal update parametrization, Yang et al. 2022): hidden
+    weights initialised with variance / width multiplier and trained with learning rate / width
+    multiplier under Adam, logits scaled by 1 / width multiplier, attention scores by 1/d instead of
+    1/sqrt(d). At ``n_embd == mup_base_width`` it is the standard model; tune the learning rate there
+    and keep it as the width grows."""
+    mup_base_width: int | None = None
+    """The width at which muP equals the standard parametrization (None: ``n_embd``)."""
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
@@ -71,12 +83,32 @@ class GPTConfig:
             )
         if self.positions == "rope" and (self.n_embd // self.n_head) % 2:
             raise ValueError("rotary positions need an even head size (n_embd / n_head)")
+        if self.mup_base_width is not None and int(self.mup_base_width) < 1:
+            raise ValueError(
+                f"mup_base_width must be a positive integer (got {self.mup_base_width})"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1) (got {self.dropout})")
 
     @property
     def causal(self) -> bool:
         return self.objective == "gpt"
+
+    @property
+    def width_mult(self) -> float:
+        """muP's width multiplier ``n_embd / mup_base_width`` (1 for the standard parametrization)."""
+        if self.parametrization != "mup" or self.mup_base_width is None:
+            return 1.0
+        return self.n_embd / self.mup_base_width
+
+    @property
+    def attn_scale(self) -> float:
+        """Factor on q.k: 1/sqrt(d_head) (standard) or sqrt(base d_head)/d_head (muP, ~1/d)."""
+        hs = self.n_embd / self.n_head
+        if self.parametrization != "mup":
+            return 1.0 / math.sqrt(hs)
+        base_hs = hs / self.width_mult
+        return math.sqrt(base_hs) / hs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,6 +168,7 @@ class KVCache:
         self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
         self.max_len = max_len
+        self.positions = torch.arange(max_len, device=device)
         self.rows: torch.Tensor | None = None
         """When set, a forward with fewer rows than the cache fills cache row i from input row rows[i]
         (one prefill of each distinct prompt serves all its sample paths)."""
@@ -150,6 +183,15 @@ class KVCache:
         self.v[layer][:, :, pos:end] = v
         return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
 
+    def update_at(
+        self, layer: int, input_pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write positions ``input_pos`` ``(T,)`` and return the whole cache: fixed shapes, for
+        a compiled decode step (the unwritten tail is masked out by the caller)."""
+        self.k[layer].index_copy_(2, input_pos, k)
+        self.v[layer].index_copy_(2, input_pos, v)
+        return self.k[layer], self.v[layer]
+
 
 def _norm(config: GPTConfig) -> nn.Module:
     if config.norm == "rmsnorm":
@@ -162,6 +204,7 @@ class CausalSelfAttention(nn.Module):
         super().__init__()
         self.n_head = config.n_head
         self.n_embd = config.n_embd
+        self.scale = config.attn_scale
         self.causal = config.causal
         self.dropout = config.dropout
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
@@ -204,9 +247,33 @@ class CausalSelfAttention(nn.Module):
             attn_mask=mask,
             is_causal=is_causal,
             dropout_p=self.dropout if self.training else 0.0,
+            scale=self.scale,
         )  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
+
+    def step(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None,
+        cache: KVCache,
+        layer: int,
+        input_pos: torch.Tensor,
+        visible: torch.Tensor | None,
+        length: int | None = None,
+    ) -> torch.Tensor:
+        """Attention of new positions ``input_pos`` over the cache (see ``GPT.decode_step``): its
+        first ``length`` positions, or all of it with ``visible`` masking what is not written."""
+        B, T, C = x.shape
+        qkv = self.c_attn.forward(x).view(B, T, 3, self.n_head, C // self.n_head)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, T, hs) each
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        k, v = cache.update_at(layer, input_pos, k, v)  # (B, nh, max_len, hs)
+        if length is not None:
+            k, v = k[:, :, :length], v[:, :, :length]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, scale=self.scale)
+        return self.c_proj.forward(y.transpose(1, 2).reshape(B, T, C))
 
 
 class MLP(nn.Module):
@@ -218,14 +285,17 @@ class MLP(nn.Module):
         self.activation = config.activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.c_fc(x)
+        return self.dropout(self.c_proj(self._act(self.c_fc(x))))
+
+    def step(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c_proj.forward(self._act(self.c_fc.forward(x)))
+
+    def _act(self, h: torch.Tensor) -> torch.Tensor:
         if self.activation == "gelu_new":
-            h = F.gelu(h, approximate="tanh")
-        elif self.activation == "gelu":
-            h = F.gelu(h)
-        else:
-            h = F.relu(h)
-        return self.dropout(self.c_proj(h))
+            return F.gelu(h, approximate="tanh")
+        if self.activation == "gelu":
+            return F.gelu(h)
+        return F.relu(h)
 
 
 class Block(nn.Module):
@@ -250,6 +320,26 @@ class Block(nn.Module):
             return x + self.mlp(self.ln_2(x))
         x = self.ln_1(x + self.attn(x, rope, cache, layer, pos))
         return self.ln_2(x + self.mlp(x))
+
+    def step(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None,
+        cache: KVCache,
+        layer: int,
+        input_pos: torch.Tensor,
+        visible: torch.Tensor | None,
+        length: int | None = None,
+    ) -> torch.Tensor:
+        """``forward`` for decoding (eval mode): fixed-shape cache, no dropout, and sub-modules
+        called through ``.forward`` (each ``__call__`` costs microseconds a token cannot spare)."""
+        if self.pre:
+            a = self.attn.step(self.ln_1.forward(x), rope, cache, layer, input_pos, visible, length)
+            x = x + a
+            return x + self.mlp.step(self.ln_2.forward(x))
+        a = self.attn.step(x, rope, cache, layer, input_pos, visible, length)
+        x = self.ln_1.forward(x + a)
+        return self.ln_2.forward(x + self.mlp.step(x))
 
 
 class Transformer(nn.Module):
@@ -301,11 +391,21 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         if config.tie_word_embeddings:
             self.lm_head.weight = self.transformer.wte.weight
+        self.output_mult = 1.0 / config.width_mult
+        self.embed_scale = math.sqrt(config.n_embd) if config.positions == "sinusoidal" else 1.0
+        self.gradient_checkpointing = False
+        """When training, recompute each block in the backward pass instead of storing its
+        activations (less memory, about one more forward of compute)."""
         self.apply(self._init_weights)
-        # GPT-2: scale the residual projections by 1/sqrt(2 * n_layer) at init.
+        # Hidden (width x width) matrices: std 0.02, divided by sqrt(width multiplier) under muP so
+        # their variance goes as 1/fan_in; GPT-2 also scales the residual projections by
+        # 1/sqrt(2 * n_layer). Embeddings keep std 0.02 at every width.
+        hidden_std = 0.02 / math.sqrt(config.width_mult)
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+                nn.init.normal_(p, mean=0.0, std=hidden_std / math.sqrt(2 * config.n_layer))
+            elif name.endswith(("c_attn.weight", "c_fc.weight")):
+                nn.init.normal_(p, mean=0.0, std=hidden_std)
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -315,6 +415,26 @@ class GPT(nn.Module):
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def optim_groups(self, weight_decay: float) -> list[dict[str, Any]]:
+        """AdamW parameter groups: weight decay on matrices only, and each group's ``lr_mult``.
+
+        Under muP the hidden matrices (both dimensions grow with width) train with learning rate
+        ``lr / width_mult``; embeddings, the (tied) output layer, biases and norms keep ``lr``.
+        """
+        m = self.config.width_mult
+        hidden = ("c_attn.weight", "c_fc.weight", "c_proj.weight")
+        groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+        for name, p in self.named_parameters():
+            if not p.requires_grad:
+                continue
+            wd = weight_decay if p.dim() >= 2 else 0.0
+            mult = 1.0 / m if name.endswith(hidden) else 1.0
+            groups.setdefault((wd if p.dim() >= 2 else -1.0, mult), []).append(p)
+        order = sorted(groups, key=lambda k: (k[0] < 0, -k[1]))
+        return [
+            {"params": groups[k], "weight_decay": max(k[0], 0.0), "lr_mult": k[1]} for k in order
+        ]
 
     def num_params(self, non_embedding: bool = True) -> int:
         n = sum(p.numel() for p in self.parameters())
@@ -335,6 +455,45 @@ class GPT(nn.Module):
             p.device,
         )
 
+    def decode_step(
+        self,
+        ids: torch.Tensor,
+        input_pos: torch.Tensor,
+        cache: KVCache,
+        length: int | None = None,
+    ) -> torch.Tensor:
+        """Logits ``(B, T, vocab)`` of ids ``(B, T)`` at positions ``input_pos`` ``(T,)``, reading and
+        writing ``cache``: the lean path of decoding (eval mode only).
+
+        ``length`` (the positions filled after this step) limits attention to the written part
+        of the cache. Without it the shapes are fixed (attention over the whole cache, later
+        positions masked): the form ``torch.compile`` turns into one graph
+        (``generate(..., compile=True)``), at the cost of attending over ``max_len`` positions.
+        """
+        t = self.transformer
+        x = t.wte.forward(ids)
+        if self.embed_scale != 1.0:
+            x = x * self.embed_scale
+        rope = None
+        if t.wpe is not None:
+            x = x + t.wpe.forward(input_pos)
+        elif self.pos_table is not None:
+            x = x + self.pos_table[input_pos]
+        elif self.rope_cos is not None and self.rope_sin is not None:
+            rope = (self.rope_cos[input_pos], self.rope_sin[input_pos])
+        T = input_pos.shape[0]
+        visible = None
+        if length is None or T > 1:
+            # (T, keys) additive mask, built once per step (a boolean one is converted per layer)
+            keys = cache.max_len if length is None else length
+            visible = torch.zeros(T, keys, dtype=x.dtype, device=x.device).masked_fill_(
+                cache.positions[None, :keys] > input_pos[:, None], float("-inf")
+            )
+        for i, block in enumerate(t.h):
+            x = cast(Block, block).step(x, rope, cache, i, input_pos, visible, length)
+        logits = self.lm_head.forward(t.ln_f.forward(x))
+        return logits * self.output_mult if self.output_mult != 1.0 else logits
+
     def forward(
         self, ids: torch.Tensor, *, cache: KVCache | None = None, pos: int = 0
     ) -> torch.Tensor:
@@ -354,6 +513,8 @@ class GPT(nn.Module):
             raise ValueError("a KV cache only makes sense for a causal model (objective='gpt')")
         t = self.transformer
         x = t.wte(ids)  # (B, T, C)
+        if self.embed_scale != 1.0:
+            x = x * self.embed_scale
         rope = None
         if t.wpe is not None:
             x = x + t.wpe(torch.arange(pos, end, device=ids.device))
@@ -362,6 +523,11 @@ class GPT(nn.Module):
         elif self.rope_cos is not None and self.rope_sin is not None:
             rope = (self.rope_cos[pos:end], self.rope_sin[pos:end])
         x = t.drop(x)
+        recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         for i, block in enumerate(t.h):
-            x = block(x, rope, cache, i, pos)
-        return self.lm_head(t.ln_f(x))  # (B, T, vocab_size)
+            if recompute and cache is None:
+                x = checkpoint(block, x, rope, None, i, pos, use_reentrant=False)
+            else:
+                x = block(x, rope, cache, i, pos)
+        logits = self.lm_head(t.ln_f(x))  # (B, T, vocab_size)
+        return logits * self.output_mult if self.output_mult != 1.0 else logits

@@ -7,7 +7,7 @@ with ``matplotlib.figure.Figure`` directly, so nothing here touches pyplot's glo
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ __all__ = [
     "distribution_heatmap",
     "training_curves",
     "infill_chart",
+    "calibration_chart",
 ]
 
 
@@ -82,9 +83,10 @@ def fan_chart(
         )
         ax.plot(h, median[i], color="tab:blue", lw=1.4, label="median forecast")
         if truths is not None and truths[i] is not None:
+            truth = np.asarray(truths[i])[: len(h)]
             ax.plot(
-                h,
-                np.asarray(truths[i])[: len(h)],
+                h[: len(truth)],
+                truth,
                 color="tab:orange",
                 lw=1.1,
                 ls="--",
@@ -235,4 +237,29 @@ def infill_chart(
         ax.set_title(f"{name}: {int(gap.sum())} values filled", fontsize=9)
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7, loc="upper right")
+    return _save(fig, path)
+
+
+def calibration_chart(
+    path: str | Path,
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str = "calibration",
+) -> Path:
+    """Observed share of truths at or below each forecast quantile against its nominal level.
+
+    ``curves`` maps a model name to ``(levels, observed)``; a calibrated model lies on the diagonal.
+    """
+    Figure = require_matplotlib()
+    fig = Figure(figsize=(5.2, 4.6), layout="constrained")
+    ax = fig.subplots()
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="calibrated")
+    for k, (name, (levels, observed)) in enumerate(curves.items()):
+        ax.plot(levels, observed, "o-", color=f"C{k % 10}", ms=3, lw=1.2, label=name)
+    ax.set_xlabel("quantile level of the forecast")
+    ax.set_ylabel("share of truths at or below it")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=10)
     return _save(fig, path)

@@ -8,9 +8,12 @@ gradient clipping, a held-out eval loss, a tqdm progress bar with loss and token
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -29,9 +32,9 @@ from .checkpoint import (
     save_training_state,
 )
 from .data import IGNORE, Batches
-from .model import GPT
+from .model import GPT, GPTConfig
 
-__all__ = ["TrainConfig", "train", "lr_at", "lm_loss", "TrainResult"]
+__all__ = ["TrainConfig", "train", "train_step", "lr_at", "lm_loss", "TrainResult", "Distributed"]
 
 
 @dataclass
@@ -58,7 +61,16 @@ class TrainConfig:
     log_every: int = 10
     seed: int = 0
     device: str = "cpu"
+    """``cpu``, ``cuda`` (under torchrun: each process its ``LOCAL_RANK`` GPU) or ``mps``."""
     progress: bool = True
+    grad_accum_steps: int = 1
+    """Split each batch into this many micro-batches (same result, less activation memory)."""
+    gradient_checkpointing: bool = False
+    """Recompute each block's activations in the backward pass instead of keeping them."""
+    precision: str = "fp32"
+    """``fp32``, or ``bf16``: autocast matmuls to bfloat16 (weights and optimizer stay fp32)."""
+    compile: bool = False
+    """``torch.compile`` the model (pays off on GPUs; on CPUs it has not, see docs/performance.md)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -68,6 +80,7 @@ class TrainConfig:
             "eval_batches",
             "save_every",
             "log_every",
+            "grad_accum_steps",
         ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be a positive integer (got {getattr(self, name)})")
@@ -79,6 +92,12 @@ class TrainConfig:
             raise ValueError("warmup_steps must be >= 0, or -1 for 5% of steps")
         if self.grad_clip < 0:
             raise ValueError("grad_clip must be >= 0 (0 turns clipping off)")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16 (got {self.precision!r})")
+        if self.batch_size % self.grad_accum_steps:
+            raise ValueError(
+                f"batch_size={self.batch_size} is not a multiple of grad_accum_steps={self.grad_accum_steps}"
+            )
 
     @property
     def warmup(self) -> int:
@@ -109,17 +128,25 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    decay: list[torch.nn.Parameter] = []
-    no_decay: list[torch.nn.Parameter] = []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.dim() >= 2 else no_decay).append(p)
-    groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    """AdamW over the model's own groups (``optim_groups``: per-group ``lr_mult``, e.g. muP) or,
+    for any other module, decay on matrices only."""
+    groups_of = getattr(model, "optim_groups", None)
+    if callable(groups_of):
+        groups = groups_of(config.weight_decay)
+    else:
+        params = [p for p in model.parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
     fused = config.device.startswith("cuda")
     return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), fused=fused)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's learning rate to ``lr`` times its ``lr_mult`` (1 when absent)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_mult", 1.0)
 
 
 @dataclass
@@ -132,15 +159,24 @@ class TrainResult:
 
 
 @torch.no_grad()
-def evaluate_loss(model: GPT, data: Batches, config: TrainConfig) -> float:
+def evaluate_loss(
+    model: GPT, data: Batches, config: TrainConfig, device: str | None = None
+) -> float:
     """Mean loss over ``eval_batches`` fixed batches (the same batches at every eval)."""
+    device = device or config.device
     was_training = model.training
     model.eval()
     gen = torch.Generator().manual_seed(config.seed + 1)
     total = 0.0
+    autocast = torch.autocast(
+        device_type=torch.device(device).type,
+        dtype=torch.bfloat16,
+        enabled=config.precision == "bf16",
+    )
     for _ in range(config.eval_batches):
         x, y = data.batch(config.batch_size, gen)
-        total += float(lm_loss(model(x.to(config.device)), y.to(config.device)))
+        with autocast:
+            total += float(lm_loss(model(x.to(device)), y.to(device)))
     model.train(was_training)
     return total / config.eval_batches
 
@@ -159,6 +195,89 @@ def _truncate_metrics(path: Path, step: int) -> None:
     atomic_write(path, lambda p: p.write_text("".join(k + "\n" for k in keep), encoding="utf-8"))
 
 
+@dataclass
+class Distributed:
+    """Where this process sits in a ``torchrun`` job (world size 1 when it is alone)."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> Distributed:
+        """Read ``RANK``, ``LOCAL_RANK`` and ``WORLD_SIZE`` as set by ``torchrun``."""
+        try:
+            return cls(
+                int(os.environ.get("RANK", 0)),
+                int(os.environ.get("LOCAL_RANK", 0)),
+                int(os.environ.get("WORLD_SIZE", 1)),
+            )
+        except ValueError:
+            raise RuntimeError(
+                "RANK, LOCAL_RANK and WORLD_SIZE must be whole numbers (they are set by torchrun)"
+            ) from None
+
+
+def _device_for(config: TrainConfig, dist_info: Distributed) -> str:
+    if dist_info.active and config.device == "cuda":
+        return f"cuda:{dist_info.local_rank}"  # one GPU per process
+    return config.device
+
+
+def _init_process_group(dist_info: Distributed, device: str) -> bool:
+    """Join the torchrun job's process group (once); True when this call created it."""
+    import torch.distributed as dist
+
+    if not dist_info.active or dist.is_initialized():
+        return False
+    if device.startswith("cuda"):
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    return True
+
+
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig,
+    lr: float,
+) -> torch.Tensor:
+    """One optimizer step on the batch ``x, y`` ``(B, T)``; returns the mean loss (a tensor, no sync).
+
+    The batch is split into ``config.grad_accum_steps`` micro-batches; under
+    DistributedDataParallel gradients are all-reduced only on the last of them.
+    """
+    set_lr(optimizer, lr)
+    optimizer.zero_grad(set_to_none=True)
+    accum = config.grad_accum_steps
+    total = torch.zeros((), device=x.device)
+    autocast = torch.autocast(
+        device_type=x.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"
+    )
+    no_sync = getattr(model, "no_sync", None)
+    for i, (xb, yb) in enumerate(zip(x.chunk(accum), y.chunk(accum))):
+        sync = i == accum - 1 or no_sync is None
+        with contextlib.nullcontext() if sync else no_sync():  # type: ignore[misc]
+            with autocast:
+                loss = lm_loss(model(xb), yb) / accum
+            loss.backward()
+        total += loss.detach()
+    if config.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    return total
+
+
 def train(
     model: GPT,
     tokenizer: Any,
@@ -175,16 +294,75 @@ def train(
 
     ``out`` must not already hold a checkpoint unless ``resume`` is set; then training goes on
     from the step, weights, optimizer moments and RNG states saved there.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) each process trains a DistributedDataParallel replica:
+    every rank draws the same global batch of ``batch_size`` rows and trains on its own slice,
+    so the run follows the single-process run with the same ``batch_size``; rank 0 alone logs,
+    evaluates and writes checkpoints.
     """
     out = Path(out)
-    device = config.device
+    dist_info = Distributed.from_env()
+    device = _device_for(config, dist_info)
+    shards = dist_info.world_size * config.grad_accum_steps
+    if config.batch_size % shards:
+        raise ValueError(
+            f"batch_size={config.batch_size} does not split into {dist_info.world_size} processes x "
+            f"{config.grad_accum_steps} accumulation steps; make it a multiple of {shards}"
+        )
+    created_group = _init_process_group(dist_info, device)
+    try:
+        return _train(
+            model,
+            tokenizer,
+            train_data,
+            val_data,
+            config,
+            out,
+            device,
+            dist_info,
+            resume=resume,
+            extra_config=extra_config,
+            on_log=on_log,
+        )
+    finally:
+        if created_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _barrier(dist_info: Distributed) -> None:
+    if dist_info.active:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def _train(
+    model: GPT,
+    tokenizer: Any,
+    train_data: Batches,
+    val_data: Batches,
+    config: TrainConfig,
+    out: Path,
+    device: str,
+    dist_info: Distributed,
+    *,
+    resume: bool,
+    extra_config: dict[str, Any] | None,
+    on_log: Callable[[dict[str, Any]], None] | None,
+) -> TrainResult:
+    main = dist_info.main
     model.to(device)
+    model.gradient_checkpointing = config.gradient_checkpointing
     optimizer = _optimizer(model, config)
     data_gen = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
+    # Dropout differs per rank (each sees other rows); the data generator is the same everywhere.
+    torch.manual_seed(config.seed + dist_info.rank)
     start = 0
     metrics_path = out / "metrics.jsonl"
     state_path = out / "training_state.safetensors"
+    # Every rank checks and reads the same files; rank 0 writes them only after everyone has read.
     if resume:
         if not state_path.is_file():
             raise CheckpointError(
@@ -192,70 +370,97 @@ def train(
                 "train without --resume to start a new run"
             )
         saved = read_config(out)
-        if saved.get("model") != model.config.to_dict():
+        if GPTConfig.from_dict(saved.get("model", {})) != model.config:
             raise CheckpointError(
                 f"--resume: the model settings differ from those saved in {out}/config.json; "
                 "resume with the same architecture flags (or none) or start a new --out"
             )
-        start, rng, _ = load_training_state(out, model, optimizer)
-        torch.set_rng_state(rng["torch"])
+        start, rng, header = load_training_state(out, model, optimizer)
+        torch.set_rng_state(rng.get(f"torch.rank{dist_info.rank}", rng["torch"]))
         data_gen.set_state(rng["data"])
         if start >= config.steps:
             raise CheckpointError(
                 f"--resume: {out} is already at step {start} of {config.steps}; pass a larger --steps to go on"
             )
-        _truncate_metrics(metrics_path, start)
+        saved_world = int(header.get("world_size", 1))
+        if saved_world != dist_info.world_size and main:
+            warnings.warn(
+                f"resuming a run saved with {saved_world} process(es) on {dist_info.world_size}: "
+                "it goes on from the same weights and batches, but dropout draws differ",
+                stacklevel=3,
+            )
+        _barrier(dist_info)
+        if main:
+            _truncate_metrics(metrics_path, start)
     elif (out / "model.safetensors").exists() or state_path.exists():
         raise CheckpointError(
             f"{out} already holds a checkpoint; pass --resume to continue it, or choose a new --out "
             "(nothing was overwritten)"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     extra = {**(extra_config or {}), "train": config.to_dict()}
+    net: torch.nn.Module = model
+    if dist_info.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(
+            model, device_ids=[dist_info.local_rank] if device.startswith("cuda") else None
+        )
+    if config.compile:
+        net = torch.compile(net)  # type: ignore[assignment]
 
     def save(step: int) -> None:
-        # Training state first: a kill between the two files leaves a resumable pair.
         rng = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
-        save_training_state(
-            out, model, optimizer, step=step, rng=rng, meta={"train": config.to_dict()}
-        )
-        save_checkpoint(out, model, tokenizer, step=step, extra=extra)
+        if dist_info.active:
+            import torch.distributed as dist
+
+            states: list[Any] = [None] * dist_info.world_size
+            dist.all_gather_object(states, torch.get_rng_state())
+            rng.update({f"torch.rank{r}": s for r, s in enumerate(states) if r > 0})
+        if main:
+            # Training state first: a kill between the two files leaves a resumable pair.
+            meta = {"train": config.to_dict(), "world_size": dist_info.world_size}
+            save_training_state(out, model, optimizer, step=step, rng=rng, meta=meta)
+            save_checkpoint(out, model, tokenizer, step=step, extra=extra)
+        _barrier(dist_info)  # no rank runs ahead of a checkpoint that is still being written
 
     model.train()
-    tokens_per_step = 0
+    per_rank = config.batch_size // dist_info.world_size
+    lo, hi = dist_info.rank * per_rank, (dist_info.rank + 1) * per_rank
     t_start = time.perf_counter()
     t_log, tokens_since_log = t_start, 0
+    tokens_per_step = 0
     train_loss = eval_loss = float("nan")
     running = torch.zeros((), device=device)
     n_running = 0
     bar = tqdm(
         total=config.steps,
         initial=start,
-        disable=not config.progress,
+        disable=not (config.progress and main),
         unit="step",
         dynamic_ncols=True,
     )
-    with metrics_path.open("a", encoding="utf-8") as metrics:
+    with contextlib.ExitStack() as stack:
+        metrics = stack.enter_context(metrics_path.open("a", encoding="utf-8")) if main else None
         for step in range(start, config.steps):
             lr = lr_at(step, config)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
             x, y = train_data.batch(config.batch_size, data_gen)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            loss = lm_loss(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            running += loss.detach()
+            x = x[lo:hi].to(device, non_blocking=True)
+            y = y[lo:hi].to(device, non_blocking=True)
+            running += train_step(net, optimizer, x, y, config, lr)
             n_running += 1
-            tokens_per_step = x.numel()
+            tokens_per_step = x.numel() * dist_info.world_size
             tokens_since_log += tokens_per_step
             done = step + 1
             record: dict[str, Any] = {}
             if done % config.log_every == 0 or done == config.steps:
                 now = time.perf_counter()
+                if dist_info.active:
+                    import torch.distributed as dist
+
+                    dist.all_reduce(running)  # the global batch's loss, as one process sees it
+                    running /= dist_info.world_size
                 train_loss = float(running) / n_running
                 running.zero_()
                 n_running = 0
@@ -269,11 +474,14 @@ def train(
                     "time": now - t_start,
                 }
                 bar.set_postfix(loss=f"{train_loss:.4f}", tok_s=f"{tps:,.0f}")
-            if done % config.eval_every == 0 or done == config.steps:
-                eval_loss = evaluate_loss(model, val_data, config)
+            if main and (done % config.eval_every == 0 or done == config.steps):
+                eval_loss = evaluate_loss(model, val_data, config, device)
                 record = {**record, "step": done, "eval_loss": eval_loss}
-                bar.write(f"step {done}: train loss {train_loss:.4f}, eval loss {eval_loss:.4f}")
-            if record:
+                if config.progress:
+                    bar.write(
+                        f"step {done}: train loss {train_loss:.4f}, eval loss {eval_loss:.4f}"
+                    )
+            if record and metrics is not None:
                 metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
                 if on_log:
@@ -282,6 +490,7 @@ def train(
                 save(done)
             bar.update(1)
     bar.close()
+    model.gradient_checkpointing = False
     seconds = time.perf_counter() - t_start
     trained = (config.steps - start) * tokens_per_step
     return TrainResult(config.steps, train_loss, eval_loss, seconds, trained / max(seconds, 1e-9))

@@ -1,0 +1,392 @@
+"""The evaluation harness: fixed benchmark suites, every forecaster on them, one report.
+
+Suites
+------
+``oscillators``: each family of :mod:`nexttoken.signals`, clean and with noise (std 0.1 of the
+series' own), ``n_series`` held-out series per family drawn from a seed no training run uses;
+context 256 steps, horizon 64.
+
+``real``: series bundled with ``statsmodels`` (no network): yearly sunspots, monthly CO2 at
+Mauna Loa (weekly readings averaged), yearly Nile flow, monthly El Nino sea temperatures, and
+quarterly US unemployment, inflation and real GDP. Each is cut at several rolling origins at its
+end: the context is the (up to 256) values before an origin, the truth the ``horizon`` after it.
+
+Metrics per series (:mod:`nexttoken.metrics`) are averaged per dataset (a family, or a real
+series); the suite table averages over datasets, and the relative scores are geometric means
+over datasets of a model's score over the seasonal naive one, as in the Chronos paper.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import metrics as M
+from .baselines import Forecaster
+from .forecast import Forecast
+from .signals import FAMILIES, generate
+
+__all__ = [
+    "Task",
+    "oscillator_tasks",
+    "real_tasks",
+    "suite_tasks",
+    "run",
+    "EvaluationResult",
+    "write_report",
+    "METRICS",
+]
+
+SUITES = ("oscillators", "real", "all")
+#: Held-out seed: training runs draw from seeds 0.. and seed + 1_000_003; this is neither.
+EVAL_SEED = 20_250_101
+METRICS = ("mase", "smape", "nmse", "crps", "wql", "coverage80", "mae", "rmse")
+#: Lower is better for all but coverage, whose target is 0.8.
+TABLE_METRICS = ("mase", "smape", "nmse", "crps", "wql", "coverage80")
+
+
+@dataclass
+class Task:
+    """One dataset: contexts (any lengths) and the truth ``(n, horizon)`` that follows each."""
+
+    suite: str
+    dataset: str
+    contexts: list[np.ndarray]
+    targets: np.ndarray
+    period: list[int] = field(default_factory=list)
+
+    @property
+    def horizon(self) -> int:
+        return int(self.targets.shape[1])
+
+
+def oscillator_tasks(
+    n_series: int = 16,
+    context: int = 256,
+    horizon: int = 64,
+    noise_levels: Sequence[float] = (0.0, 0.1),
+    families: Sequence[str] = FAMILIES,
+    seed: int = EVAL_SEED,
+) -> list[Task]:
+    tasks = []
+    for noise in noise_levels:
+        label = "clean" if noise == 0 else f"noise {noise:g}"
+        for family in families:
+            x = generate(family, n_series, context + horizon, seed=seed, noise=noise)
+            tasks.append(
+                Task("oscillators", f"{family} ({label})", list(x[:, :context]), x[:, context:])
+            )
+    return tasks
+
+
+def _real_series() -> dict[str, tuple[np.ndarray, int]]:
+    """name -> (values, horizon), from the data sets that ship inside statsmodels."""
+    try:
+        import statsmodels.api as sm
+    except ImportError:
+        raise ImportError(
+            "the real suite reads data sets bundled with statsmodels: pip install 'nexttoken[baselines]'"
+        ) from None
+    ds = sm.datasets
+    co2 = ds.co2.load_pandas().data["co2"]
+    co2_monthly = co2.resample("MS").mean().interpolate().to_numpy()
+    elnino = ds.elnino.load_pandas().data.drop(columns="YEAR").to_numpy().ravel()
+    macro = ds.macrodata.load_pandas().data
+    return {
+        "sunspots (yearly)": (ds.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(), 11),
+        "CO2 Mauna Loa (monthly)": (co2_monthly, 24),
+        "Nile flow (yearly)": (ds.nile.load_pandas().data["volume"].to_numpy(), 10),
+        "El Nino SST (monthly)": (elnino, 12),
+        "US unemployment (quarterly)": (macro["unemp"].to_numpy(), 8),
+        "US inflation (quarterly)": (macro["infl"].to_numpy(), 8),
+        "US real GDP (quarterly)": (macro["realgdp"].to_numpy(), 8),
+    }
+
+
+def real_tasks(context: int = 256, origins: int = 4) -> list[Task]:
+    tasks = []
+    for name, (values, horizon) in _real_series().items():
+        values = np.asarray(values, dtype=np.float64)
+        contexts, targets = [], []
+        for k in range(origins):
+            end = len(values) - k * horizon
+            start = end - horizon
+            if start < 2 * horizon:
+                break
+            contexts.append(values[max(0, start - context) : start])
+            targets.append(values[start:end])
+        tasks.append(Task("real", name, contexts[::-1], np.stack(targets[::-1])))
+    return tasks
+
+
+def suite_tasks(suite: str, n_series: int = 16) -> list[Task]:
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}; choose from {', '.join(SUITES)}")
+    tasks: list[Task] = []
+    if suite in ("oscillators", "all"):
+        tasks += oscillator_tasks(n_series=n_series)
+    if suite in ("real", "all"):
+        tasks += real_tasks()
+    return tasks
+
+
+def series_metrics(task: Task, fc: Forecast) -> dict[str, np.ndarray]:
+    """Every metric for each series of ``task`` ``(n,)``."""
+    y = task.targets
+    point = fc.median
+    q = fc.quantiles
+    levels = list(fc.quantile_levels)
+    ctx_scale = np.array([np.nanmean(np.abs(c)) for c in task.contexts])
+    periods = [M.seasonal_period(c) for c in task.contexts]
+    nmse = np.array([float(M.nmse(y[i], point[i], c)) for i, c in enumerate(task.contexts)])
+    mase = np.array(
+        [float(M.mase(y[i], point[i], c, periods[i])) for i, c in enumerate(task.contexts)]
+    )
+    return {
+        "mase": mase,
+        "smape": M.smape(y, point),
+        "nmse": nmse,
+        "crps": M.crps(y, fc.samples) / np.maximum(ctx_scale, 1e-12),
+        "wql": M.wql(y, q, levels),
+        "coverage80": M.coverage(y, q[:, levels.index(0.1)], q[:, levels.index(0.9)]),
+        "mae": M.mae(y, point),
+        "rmse": M.rmse(y, point),
+    }
+
+
+@dataclass
+class EvaluationResult:
+    """Per-series metrics of every (task, forecaster), and the forecasts for the figures."""
+
+    tasks: list[Task]
+    models: list[str]
+    metrics: dict[tuple[str, str], dict[str, np.ndarray]]
+    """(dataset, model) -> metric -> ``(n,)``."""
+    forecasts: dict[tuple[str, str], Forecast]
+    seconds: dict[str, float]
+    settings: dict[str, Any]
+
+    def dataset_mean(self, dataset: str, model: str, metric: str) -> float:
+        return float(np.mean(self.metrics[(dataset, model)][metric]))
+
+    def suite_mean(self, suite: str, model: str, metric: str) -> float:
+        return float(
+            np.mean(
+                [
+                    self.dataset_mean(t.dataset, model, metric)
+                    for t in self.tasks
+                    if t.suite == suite
+                ]
+            )
+        )
+
+    def relative(self, suite: str, model: str, metric: str, reference: str) -> float:
+        """Geometric mean over the suite's datasets of model / reference (per-dataset means)."""
+        ratios = []
+        for t in self.tasks:
+            if t.suite != suite:
+                continue
+            ref = self.dataset_mean(t.dataset, reference, metric)
+            ratios.append(max(self.dataset_mean(t.dataset, model, metric), 1e-12) / max(ref, 1e-12))
+        return float(np.exp(np.mean(np.log(ratios))))
+
+
+def run(
+    forecasters: Sequence[Forecaster],
+    tasks: Sequence[Task],
+    *,
+    num_samples: int = 20,
+    seed: int = 0,
+    on_progress: Callable[[str], None] | None = None,
+) -> EvaluationResult:
+    """Forecast every task with every forecaster (same contexts, samples and seed) and score it."""
+    names = [f.name for f in forecasters]
+    if len(set(names)) != len(names):
+        raise ValueError(f"forecaster names must differ (got {names})")
+    metrics: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    forecasts: dict[tuple[str, str], Forecast] = {}
+    seconds = {n: 0.0 for n in names}
+    for task in tasks:
+        for f in forecasters:
+            t = time.perf_counter()
+            fc = f.forecast(task.contexts, task.horizon, num_samples, seed=seed)
+            seconds[f.name] += time.perf_counter() - t
+            metrics[(task.dataset, f.name)] = series_metrics(task, fc)
+            forecasts[(task.dataset, f.name)] = fc
+        if on_progress:
+            on_progress(task.dataset)
+    settings = {"num_samples": num_samples, "seed": seed}
+    return EvaluationResult(list(tasks), names, metrics, forecasts, seconds, settings)
+
+
+def _fmt(v: float) -> str:
+    if not math.isfinite(v):
+        return "nan"
+    return f"{v:.3f}" if abs(v) < 100 else f"{v:.0f}"
+
+
+def _best(values: dict[str, float], metric: str) -> str:
+    if metric == "coverage80":
+        return min(values, key=lambda k: abs(values[k] - 0.8))
+    return min(values, key=lambda k: values[k] if math.isfinite(values[k]) else math.inf)
+
+
+def suite_table(result: EvaluationResult, suite: str, reference: str) -> list[str]:
+    models = result.models
+    head = ["model", *TABLE_METRICS, "rel. MASE", "rel. WQL", "rel. CRPS", "seconds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cells: dict[str, dict[str, float]] = {m: {} for m in models}
+    for m in models:
+        for metric in TABLE_METRICS:
+            cells[m][metric] = result.suite_mean(suite, m, metric)
+        for metric in ("mase", "wql", "crps"):
+            cells[m][f"rel_{metric}"] = result.relative(suite, m, metric, reference)
+    columns = [*TABLE_METRICS, "rel_mase", "rel_wql", "rel_crps"]
+    best = {c: _best({m: cells[m][c] for m in models}, c) for c in columns}
+    for m in models:
+        row = [m]
+        for c in columns:
+            s = _fmt(cells[m][c])
+            row.append(f"**{s}**" if best[c] == m else s)
+        row.append(f"{result.seconds[m]:.0f}")
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def dataset_table(result: EvaluationResult, suite: str, metric: str) -> list[str]:
+    models = result.models
+    lines = ["| dataset | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
+    for t in result.tasks:
+        if t.suite != suite:
+            continue
+        vals = {m: result.dataset_mean(t.dataset, m, metric) for m in models}
+        best = _best(vals, metric)
+        row = [f"**{_fmt(v)}**" if m == best else _fmt(v) for m, v in vals.items()]
+        lines.append(f"| {t.dataset} (n={len(t.contexts)}) | " + " | ".join(row) + " |")
+    return lines
+
+
+def write_results_csv(result: EvaluationResult, path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["suite", "dataset", "model", "series", *METRICS])
+        for t in result.tasks:
+            for m in result.models:
+                vals = result.metrics[(t.dataset, m)]
+                for i in range(len(t.contexts)):
+                    w.writerow(
+                        [t.suite, t.dataset, m, i, *(f"{float(vals[k][i]):.6g}" for k in METRICS)]
+                    )
+
+
+def calibration(
+    result: EvaluationResult, suite: str, model: str
+) -> tuple[list[float], list[float]]:
+    """Nominal quantile levels and the share of truths at or below each forecast quantile."""
+    hits: list[np.ndarray] = []
+    levels: list[float] = []
+    for t in result.tasks:
+        if t.suite != suite:
+            continue
+        fc = result.forecasts[(t.dataset, model)]
+        levels = list(fc.quantile_levels)
+        hits.append((t.targets[:, None, :] <= fc.quantiles).mean(axis=(0, 2)))
+    return levels, list(np.mean(hits, axis=0))
+
+
+def write_report(
+    result: EvaluationResult,
+    out: str | Path,
+    *,
+    reference: str = "seasonal naive",
+    command: str = "",
+    plots: bool = True,
+) -> Path:
+    """Write ``report.md``, ``results.csv`` and (with matplotlib) fan charts and calibration plots."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_results_csv(result, out / "results.csv")
+    suites = [s for s in ("oscillators", "real") if any(t.suite == s for t in result.tasks)]
+    lines = ["# nexttoken evaluation", ""]
+    if command:
+        lines += ["Produced by:", "", "```", command, "```", ""]
+    lines += [
+        f"{result.settings['num_samples']} sample paths per forecast, seed {result.settings['seed']}. "
+        "Point metrics use the median path. Lower is better except coverage80 (the share of the "
+        "truth inside the 10-90% band; 0.80 is calibrated). crps is scaled by the mean |value| "
+        "of the context; wql is Chronos' weighted quantile loss over 0.1..0.9; rel. = geometric "
+        f"mean over datasets of the score over {reference}'s (below 1 beats it). Best in **bold**.",
+        "",
+    ]
+    for suite in suites:
+        n = sum(len(t.contexts) for t in result.tasks if t.suite == suite)
+        k = sum(1 for t in result.tasks if t.suite == suite)
+        lines += [f"## Suite: {suite} ({k} datasets, {n} forecasts)", ""]
+        lines += suite_table(result, suite, reference) + [""]
+        lines += [f"### CRPS per dataset ({suite})", ""]
+        lines += dataset_table(result, suite, "crps") + [""]
+        lines += [f"### MASE per dataset ({suite})", ""]
+        lines += dataset_table(result, suite, "mase") + [""]
+        if plots:
+            figures = _figures(result, suite, out)
+            for title, name in figures:
+                lines += [f"![{title}]({name})", ""]
+    lines += [
+        "Seconds: time spent forecasting, all tasks of all suites, on this machine.",
+        "",
+        "results.csv holds every metric for every series.",
+    ]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+
+
+def _figures(result: EvaluationResult, suite: str, out: Path) -> list[tuple[str, str]]:
+    try:
+        from .plots import calibration_chart, fan_chart
+    except ImportError:
+        return []
+    try:
+        made = []
+        tasks = [t for t in result.tasks if t.suite == suite and "noise" not in t.dataset][:12]
+        for model in result.models:
+            fcs = [result.forecasts[(t.dataset, model)] for t in tasks]
+            h = max((t.horizon for t in tasks), default=0)
+            name = f"fan_{suite}_{_slug(model)}.png"
+            fan_chart(
+                out / name,
+                [t.contexts[-1][-3 * t.horizon :] for t in tasks],
+                _pad([fc.quantiles[-1] for fc in fcs], h),
+                fcs[0].quantile_levels,
+                _pad([fc.median[-1][None] for fc in fcs], h)[:, 0],
+                truths=[t.targets[-1] for t in tasks],
+                names=[t.dataset for t in tasks],
+                title=f"{model}: one forecast per dataset ({suite})",
+            )
+            made.append((f"{model} forecasts ({suite})", name))
+        curves = {m: calibration(result, suite, m) for m in result.models}
+        name = f"calibration_{suite}.png"
+        calibration_chart(out / name, curves, title=f"calibration ({suite})")
+        made.insert(0, (f"calibration ({suite})", name))
+        return made
+    except ImportError:
+        return []
+
+
+def _pad(arrays: list[np.ndarray], horizon: int) -> np.ndarray:
+    """Stack arrays ``(..., h_i)`` padded with NaN to ``horizon`` steps (datasets differ in horizon)."""
+    out = np.full((len(arrays), *arrays[0].shape[:-1], horizon), np.nan) if arrays else np.zeros(0)
+    for i, a in enumerate(arrays):
+        out[i, ..., : a.shape[-1]] = a[..., :horizon]
+    return out
