@@ -180,7 +180,7 @@ def _plot(path: Path, rows: list[dict[str, Any]]) -> None:
         ax.set_xlabel("step")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-        ax.set_ylim(top=4.0)
+        ax.set_ylim(top=4.6)
     ax_train.set_ylabel("cross-entropy (nats per token)")
     ax_eval.legend(fontsize=7)
     fig.savefig(path, dpi=110)

@@ -397,15 +397,18 @@ class GPT(nn.Module):
         """When training, recompute each block in the backward pass instead of storing its
         activations (less memory, about one more forward of compute)."""
         self.apply(self._init_weights)
-        # Hidden (width x width) matrices: std 0.02, divided by sqrt(width multiplier) under muP so
-        # their variance goes as 1/fan_in; GPT-2 also scales the residual projections by
-        # 1/sqrt(2 * n_layer). Embeddings keep std 0.02 at every width.
-        hidden_std = 0.02 / math.sqrt(config.width_mult)
+        # GPT-2: scale the residual projections by 1/sqrt(2 * n_layer) at init.
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, mean=0.0, std=hidden_std / math.sqrt(2 * config.n_layer))
-            elif name.endswith(("c_attn.weight", "c_fc.weight")):
-                nn.init.normal_(p, mean=0.0, std=hidden_std)
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        # muP: hidden (width x width) matrices get variance / width multiplier, i.e. 1/fan_in
+        # scaling; embeddings keep std 0.02 at every width. Scaled in place, so the standard
+        # parametrization draws exactly the same numbers as before muP existed.
+        if config.width_mult != 1.0:
+            with torch.no_grad():
+                for name, p in self.named_parameters():
+                    if name.endswith(("c_attn.weight", "c_fc.weight", "c_proj.weight")):
+                        p.mul_(1.0 / math.sqrt(config.width_mult))
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
