@@ -18,6 +18,7 @@ horizon)``, exactly as ``nexttoken.forecast`` does for a model:
 from __future__ import annotations
 
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -66,7 +67,7 @@ def _gaussian(point: np.ndarray, sigma: np.ndarray, n: int, rng: np.random.Gener
     return point[None, :] + sigma[None, :] * rng.standard_normal((n, len(point)))
 
 
-class _PerSeries:
+class _PerSeries(ABC):
     """Forecast each series on its own with ``_one(x, horizon, n, rng) -> (n, H)``."""
 
     name = ""
@@ -83,8 +84,9 @@ class _PerSeries:
         samples = np.stack([self._one(_filled(x), horizon, num_samples, rng) for x in series])
         return Forecast(samples=samples, quantile_levels=DEFAULT_QUANTILES)
 
+    @abstractmethod
     def _one(self, x: np.ndarray, h: int, n: int, rng: np.random.Generator) -> np.ndarray:
-        raise NotImplementedError
+        """``n`` sample paths ``(n, h)`` after the gap-free series ``x``."""
 
 
 class LastValue(_PerSeries):
@@ -158,8 +160,9 @@ class _StatsForecast(_PerSeries):
     def __init__(self, season_length: int | None = None):
         self.season_length = season_length
 
+    @abstractmethod
     def _model(self, m: int) -> Any:
-        raise NotImplementedError
+        """The statsforecast model for season length ``m``."""
 
     def _one(self, x: np.ndarray, h: int, n: int, rng: np.random.Generator) -> np.ndarray:
         m = self.season_length or seasonal_period(x)

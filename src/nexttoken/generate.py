@@ -98,8 +98,7 @@ def stream(
     shared_prefill = use_cache and not last_token_only and unique.shape[0] < B
     was_training = model.training
     model.eval()
-    # One-token steps go through the fixed-shape decode_step (fewer ops than forward), compiled
-    # on request.
+    # One-token steps go through decode_step (fewer ops than forward); compiled on request.
     step = _compiled_step(model) if compile else model.decode_step
     pos_buf = torch.zeros(1, dtype=torch.long, device=device)
     try:
