@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -237,7 +236,3 @@ def baseline(key: str) -> _PerSeries:
     if key not in BASELINES:
         raise ValueError(f"unknown baseline {key!r}; choose from {', '.join(BASELINES)}")
     return BASELINES[key]()
-
-
-def names_of(forecasters: Sequence[Forecaster]) -> list[str]:
-    return [f.name for f in forecasters]

@@ -61,10 +61,16 @@ class Task:
     contexts: list[np.ndarray]
     targets: np.ndarray
     period: list[int] = field(default_factory=list)
+    """The season of each context (for MASE's scale), found once: :meth:`periods`."""
 
     @property
     def horizon(self) -> int:
         return int(self.targets.shape[1])
+
+    def periods(self) -> list[int]:
+        if len(self.period) != len(self.contexts):
+            self.period = [M.seasonal_period(c) for c in self.contexts]
+        return self.period
 
 
 def oscillator_tasks(
@@ -144,7 +150,7 @@ def series_metrics(task: Task, fc: Forecast) -> dict[str, np.ndarray]:
     q = fc.quantiles
     levels = list(fc.quantile_levels)
     ctx_scale = np.array([np.nanmean(np.abs(c)) for c in task.contexts])
-    periods = [M.seasonal_period(c) for c in task.contexts]
+    periods = task.periods()  # the same for every forecaster: found once per task
     nmse = np.array([float(M.nmse(y[i], point[i], c)) for i, c in enumerate(task.contexts)])
     mase = np.array(
         [float(M.mase(y[i], point[i], c, periods[i])) for i, c in enumerate(task.contexts)]

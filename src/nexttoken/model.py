@@ -431,9 +431,9 @@ class GPT(nn.Module):
         for name, p in self.named_parameters():
             if not p.requires_grad:
                 continue
-            wd = weight_decay if p.dim() >= 2 else 0.0
             mult = 1.0 / m if name.endswith(hidden) else 1.0
-            groups.setdefault((wd if p.dim() >= 2 else -1.0, mult), []).append(p)
+            # key -1: no decay (vectors); decayed matrices sort first, as before muP
+            groups.setdefault((weight_decay if p.dim() >= 2 else -1.0, mult), []).append(p)
         order = sorted(groups, key=lambda k: (k[0] < 0, -k[1]))
         return [
             {"params": groups[k], "weight_decay": max(k[0], 0.0), "lr_mult": k[1]} for k in order

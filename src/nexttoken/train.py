@@ -143,6 +143,11 @@ def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW
     return torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2), fused=fused)
 
 
+def _autocast(device_type: str, config: TrainConfig) -> torch.autocast:
+    """bfloat16 autocast when ``config.precision == "bf16"``, a no-op context otherwise."""
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
+
+
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     """Set every group's learning rate to ``lr`` times its ``lr_mult`` (1 when absent)."""
     for group in optimizer.param_groups:
@@ -168,11 +173,7 @@ def evaluate_loss(
     model.eval()
     gen = torch.Generator().manual_seed(config.seed + 1)
     total = 0.0
-    autocast = torch.autocast(
-        device_type=torch.device(device).type,
-        dtype=torch.bfloat16,
-        enabled=config.precision == "bf16",
-    )
+    autocast = _autocast(torch.device(device).type, config)
     for _ in range(config.eval_batches):
         x, y = data.batch(config.batch_size, gen)
         with autocast:
@@ -261,9 +262,7 @@ def train_step(
     optimizer.zero_grad(set_to_none=True)
     accum = config.grad_accum_steps
     total = torch.zeros((), device=x.device)
-    autocast = torch.autocast(
-        device_type=x.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16"
-    )
+    autocast = _autocast(x.device.type, config)
     no_sync = getattr(model, "no_sync", None)
     for i, (xb, yb) in enumerate(zip(x.chunk(accum), y.chunk(accum))):
         sync = i == accum - 1 or no_sync is None
