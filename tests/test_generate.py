@@ -25,6 +25,19 @@ def test_cached_equals_uncached_token_for_token_across_window_slides(positions):
     greedy_fast = generate(model, ids, 60, greedy=True)
     greedy_slow = generate(model, ids, 60, greedy=True, use_cache=False)
     assert torch.equal(greedy_fast, greedy_slow)
+    # Sample paths of one prompt: its keys and values are shared (a batch-1 prefix cache) until
+    # the window slides, then every row gets its own cache.
+    paths = ids[:1].expand(4, -1)
+    fast = generate(model, paths, 60, use_cache=True, **kw)
+    slow = generate(model, paths, 60, use_cache=False, **kw)
+    assert torch.equal(fast, slow)
+    assert len({tuple(row.tolist()) for row in fast}) == 4  # the paths differ
+    # ... also when the prompt fills the window (no room for a shared prefix)
+    full = torch.randint(3, 35, (1, model.config.context_length)).expand(3, -1)
+    kw_full = dict(kw, seed=6)
+    assert torch.equal(
+        generate(model, full, 20, **kw_full), generate(model, full, 20, use_cache=False, **kw_full)
+    )
 
 
 def test_greedy_is_argmax_of_the_full_forward():
@@ -107,9 +120,18 @@ def test_bad_inputs_are_clear():
         generate(_model(objective="mlm"), torch.tensor([[1, 2]]), 3)
 
 
-@pytest.mark.parametrize("positions", ["learned", "sinusoidal", "rope"])
-def test_fixed_shape_decode_step_matches_the_cached_forward(positions):
-    model = _model(positions=positions, parametrization="mup", mup_base_width=8)
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        dict(positions="learned"),
+        dict(positions="sinusoidal"),
+        dict(positions="rope"),
+        dict(norm_position="post", activation="gelu"),
+        dict(norm="rmsnorm", bias=False, activation="relu", positions="none"),
+    ],
+)
+def test_fixed_shape_decode_step_matches_the_cached_forward(overrides):
+    model = _model(parametrization="mup", mup_base_width=8, **overrides)
     ids = torch.randint(3, 35, (2, 12))
     cache_a, cache_b = model.new_cache(2), model.new_cache(2)
     model(ids[:, :8], cache=cache_a, pos=0)
@@ -128,6 +150,32 @@ def test_fixed_shape_decode_step_matches_the_cached_forward(positions):
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("positions", ["learned", "rope"])
+@torch.no_grad()
+def test_step_over_a_shared_prefix_matches_the_cached_forward(positions):
+    from nexttoken.decoding import Decoder
+
+    model = _model(positions=positions, norm_position="post")
+    prompt = torch.randint(3, 35, (1, 8))
+    new = torch.randint(3, 35, (3, 4))  # three rows continue the prompt differently
+    full = model(torch.cat([prompt.expand(3, -1), new], dim=1))
+    prefix, cache = model.new_cache(1, max_len=8), model.new_cache(3, max_len=24)
+    model(prompt, cache=prefix, pos=0)
+    decoder = Decoder(model)
+    for j in range(4):
+        logits = decoder.step(
+            new[:, j : j + 1],
+            torch.tensor([8 + j]),
+            cache,
+            j + 1,
+            slot=torch.tensor([j]),
+            prefix=prefix,
+        )
+        torch.testing.assert_close(logits[:, 0], full[:, 8 + j], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="one token per row"):
+        decoder.step(new[:, :2], torch.tensor([8, 9]), cache, 2, prefix=prefix)
+
+
 def test_compiled_step_path_gives_the_same_tokens(monkeypatch):
     # The loop's compile=True branch, with the step left uncompiled (compiling takes a minute
     # on CPU; benchmarks/generate.py --compile measures the compiled one).
@@ -135,7 +183,7 @@ def test_compiled_step_path_gives_the_same_tokens(monkeypatch):
 
     g = importlib.import_module("nexttoken.generate")  # the package's `generate` is the function
 
-    monkeypatch.setattr(g, "_compiled_step", lambda model: model.decode_step)
+    monkeypatch.setattr(g, "_compiled_step", lambda model, decoder: decoder.step)
     model = _model()
     ids = torch.randint(3, 35, (3, 10))
     kw = dict(temperature=0.9, seed=3)

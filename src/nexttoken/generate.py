@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from .decoding import Decoder
 from .model import GPT
 from .sampling import apply_repetition_penalty, check_sampling_args, sample
 
@@ -93,19 +94,30 @@ def stream(
             stacklevel=3,
         )
         start = T0 - window
-    # Sample paths repeat their prompt: prefill each distinct prompt once.
+    # Sample paths repeat their prompt: prefill each distinct prompt once. When every row has
+    # the same prompt, its keys and values stay in a batch-1 prefix cache that all rows attend
+    # over (until the window slides); otherwise each distinct prompt's are copied to its rows.
     unique, rows = torch.unique(seq[:, start:T0], dim=0, return_inverse=True)
     shared_prefill = use_cache and not last_token_only and unique.shape[0] < B
     was_training = model.training
     model.eval()
-    # One-token steps go through decode_step (fewer ops than forward); compiled on request.
-    step = _compiled_step(model) if compile else model.decode_step
+    decoder = Decoder(model)
+    # One-token steps go through the decoder (fewer ops than forward); compiled on request.
+    step = _compiled_step(model, decoder) if compile else decoder.step
     pos_buf = torch.zeros(1, dtype=torch.long, device=device)
+    prefix = None
     try:
-        cache = model.new_cache(B) if use_cache and not last_token_only else None
-        if cache is not None and shared_prefill:
-            cache.rows = rows
-        cached_upto = 0  # tokens of seq[start:] already in the cache
+        cache = None
+        if use_cache and not last_token_only:
+            P = T0 - start
+            if shared_prefill and unique.shape[0] == 1 and not compile and P < window:
+                prefix = model.new_cache(1, max_len=P)
+                cache = model.new_cache(B, max_len=window - P)
+            else:
+                cache = model.new_cache(B)
+                if shared_prefill:
+                    cache.rows = rows
+        cached_upto = 0  # tokens of seq[start:] already in the cache (and prefix)
         for n in range(T0, T0 + max_new_tokens):
             # inference_mode: no autograd bookkeeping per op (about 10% of a small model's step);
             # seq and the cache are ordinary tensors written in place, so nothing leaks out.
@@ -119,13 +131,25 @@ def stream(
                     new_start = _window_start(n, start, window, keep)
                     if new_start != start:
                         start, cached_upto = new_start, 0
-                    if shared_prefill and n == T0:
+                        if prefix is not None:  # the rows no longer share their window
+                            prefix, cache = None, model.new_cache(B)
+                    if prefix is not None and n == T0:
+                        logits = model(unique, cache=prefix, pos=0)[:, -1].expand(B, -1)
+                    elif shared_prefill and n == T0:
                         logits = model(unique, cache=cache, pos=0)[:, -1][rows]
                     elif n - start - cached_upto == 1:
-                        pos_buf.fill_(cached_upto)
-                        # eager: attend over the filled cache only; compiled: fixed shapes
-                        length = None if compile else cached_upto + 1
-                        logits = step(seq[:, n - 1 : n], pos_buf, cache, length)[:, -1]
+                        last = seq[:, n - 1 : n]
+                        if prefix is not None:
+                            pos_buf.fill_(cached_upto)
+                            s = cached_upto - prefix.max_len  # this token's entry in `cache`
+                            logits = step(last, pos_buf, cache, s + 1, slot=s, prefix=prefix)
+                        elif compile:  # fixed shapes: the whole cache, written at a tensor index
+                            pos_buf.fill_(cached_upto)
+                            logits = step(last, pos_buf, cache)
+                        else:  # attend over the filled part of the cache only
+                            pos_buf.fill_(cached_upto)
+                            logits = step(last, pos_buf, cache, cached_upto + 1, slot=cached_upto)
+                        logits = logits[:, -1]
                     else:
                         logits = model(
                             seq[:, start + cached_upto : n], cache=cache, pos=cached_upto
@@ -153,13 +177,16 @@ def stream(
         model.train(was_training)
 
 
-def _compiled_step(model: GPT) -> Any:
-    """``model.decode_step`` compiled once per model (fixed shapes: recompiles per batch size)."""
+def _compiled_step(model: GPT, decoder: Decoder) -> Any:
+    """A decoder's step through ``torch.compile`` (fixed shapes: recompiles per batch size).
+
+    The compiled function is kept on the model, so later calls reuse it; it takes the
+    weights of the decoder it is called with (Dynamo guards on them)."""
     step = getattr(model, "_compiled_decode_step", None)
     if step is None:
-        step = torch.compile(model.decode_step, dynamic=False)
+        step = torch.compile(Decoder.step, dynamic=False)
         model._compiled_decode_step = step  # type: ignore[assignment]
-    return step
+    return lambda *args, **kwargs: step(decoder, *args, **kwargs)
 
 
 def generate(

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
+
+from .decoding import Decoder
 
 __all__ = ["GPTConfig", "GPT", "KVCache", "sinusoidal_positions", "apply_rope"]
 
@@ -148,7 +150,10 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 class KVCache:
-    """Preallocated keys and values of every layer, ``(B, nh, max_len, hs)`` each.
+    """Preallocated keys and values of every layer: ``kv[layer]`` ``(2, B, nh, max_len, hs)``,
+    with ``k[layer]`` and ``v[layer]`` ``(B, nh, max_len, hs)`` its two halves (views), so that
+    one ``index_copy_`` writes both (and the batch and head dimensions of each half stay
+    mergeable: a batched product over them needs no copy).
 
     ``update`` writes the new positions in place and returns views up to the last written
     position: no tensor is reallocated while decoding.
@@ -164,9 +169,11 @@ class KVCache:
         dtype: torch.dtype,
         device: Any,
     ):
-        shape = (batch, n_head, max_len, head_size)
-        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
-        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        shape = (2, batch, n_head, max_len, head_size)
+        # zeros, not empty: a fixed-shape step multiplies the unwritten tail by 0 attention
+        self.kv = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(n_layer)]
+        self.k = [kv[0] for kv in self.kv]
+        self.v = [kv[1] for kv in self.kv]
         self.max_len = max_len
         self.positions = torch.arange(max_len, device=device)
         self.rows: torch.Tensor | None = None
@@ -182,15 +189,6 @@ class KVCache:
         self.k[layer][:, :, pos:end] = k
         self.v[layer][:, :, pos:end] = v
         return self.k[layer][:, :, :end], self.v[layer][:, :, :end]
-
-    def update_at(
-        self, layer: int, input_pos: torch.Tensor, k: torch.Tensor, v: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Write positions ``input_pos`` ``(T,)`` and return the whole cache: fixed shapes, for
-        a compiled decode step (the unwritten tail is masked out by the caller)."""
-        self.k[layer].index_copy_(2, input_pos, k)
-        self.v[layer].index_copy_(2, input_pos, v)
-        return self.k[layer], self.v[layer]
 
 
 def _norm(config: GPTConfig) -> nn.Module:
@@ -252,29 +250,6 @@ class CausalSelfAttention(nn.Module):
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
-    def step(
-        self,
-        x: torch.Tensor,
-        rope: tuple[torch.Tensor, torch.Tensor] | None,
-        cache: KVCache,
-        layer: int,
-        input_pos: torch.Tensor,
-        visible: torch.Tensor | None,
-        length: int | None = None,
-    ) -> torch.Tensor:
-        """Attention of new positions ``input_pos`` over the cache (see ``GPT.decode_step``): its
-        first ``length`` positions, or all of it with ``visible`` masking what is not written."""
-        B, T, C = x.shape
-        qkv = self.c_attn.forward(x).view(B, T, 3, self.n_head, C // self.n_head)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, nh, T, hs) each
-        if rope is not None:
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        k, v = cache.update_at(layer, input_pos, k, v)  # (B, nh, max_len, hs)
-        if length is not None:
-            k, v = k[:, :, :length], v[:, :, :length]
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, scale=self.scale)
-        return self.c_proj.forward(y.transpose(1, 2).reshape(B, T, C))
-
 
 class MLP(nn.Module):
     def __init__(self, config: GPTConfig):
@@ -286,9 +261,6 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.c_proj(self._act(self.c_fc(x))))
-
-    def step(self, x: torch.Tensor) -> torch.Tensor:
-        return self.c_proj.forward(self._act(self.c_fc.forward(x)))
 
     def _act(self, h: torch.Tensor) -> torch.Tensor:
         if self.activation == "gelu_new":
@@ -320,26 +292,6 @@ class Block(nn.Module):
             return x + self.mlp(self.ln_2(x))
         x = self.ln_1(x + self.attn(x, rope, cache, layer, pos))
         return self.ln_2(x + self.mlp(x))
-
-    def step(
-        self,
-        x: torch.Tensor,
-        rope: tuple[torch.Tensor, torch.Tensor] | None,
-        cache: KVCache,
-        layer: int,
-        input_pos: torch.Tensor,
-        visible: torch.Tensor | None,
-        length: int | None = None,
-    ) -> torch.Tensor:
-        """``forward`` for decoding (eval mode): fixed-shape cache, no dropout, and sub-modules
-        called through ``.forward`` (each ``__call__`` costs microseconds a token cannot spare)."""
-        if self.pre:
-            a = self.attn.step(self.ln_1.forward(x), rope, cache, layer, input_pos, visible, length)
-            x = x + a
-            return x + self.mlp.step(self.ln_2.forward(x))
-        a = self.attn.step(x, rope, cache, layer, input_pos, visible, length)
-        x = self.ln_1.forward(x + a)
-        return self.ln_2.forward(x + self.mlp.step(x))
 
 
 class Transformer(nn.Module):
@@ -452,7 +404,7 @@ class GPT(nn.Module):
             c.n_layer,
             batch,
             c.n_head,
-            max_len or c.context_length,
+            c.context_length if max_len is None else max_len,
             c.n_embd // c.n_head,
             p.dtype,
             p.device,
@@ -466,36 +418,15 @@ class GPT(nn.Module):
         length: int | None = None,
     ) -> torch.Tensor:
         """Logits ``(B, T, vocab)`` of ids ``(B, T)`` at positions ``input_pos`` ``(T,)``, reading and
-        writing ``cache``: the lean path of decoding (eval mode only).
+        writing ``cache``: the lean path of decoding (eval mode only). A loop of steps should
+        build one :class:`~nexttoken.decoding.Decoder` and call its ``step``, as ``generate`` does.
 
         ``length`` (the positions filled after this step) limits attention to the written part
         of the cache. Without it the shapes are fixed (attention over the whole cache, later
         positions masked): the form ``torch.compile`` turns into one graph
         (``generate(..., compile=True)``), at the cost of attending over ``max_len`` positions.
         """
-        t = self.transformer
-        x = t.wte.forward(ids)
-        if self.embed_scale != 1.0:
-            x = x * self.embed_scale
-        rope = None
-        if t.wpe is not None:
-            x = x + t.wpe.forward(input_pos)
-        elif self.pos_table is not None:
-            x = x + self.pos_table[input_pos]
-        elif self.rope_cos is not None and self.rope_sin is not None:
-            rope = (self.rope_cos[input_pos], self.rope_sin[input_pos])
-        T = input_pos.shape[0]
-        visible = None
-        if length is None or T > 1:
-            # (T, keys) additive mask, built once per step (a boolean one is converted per layer)
-            keys = cache.max_len if length is None else length
-            visible = torch.zeros(T, keys, dtype=x.dtype, device=x.device).masked_fill_(
-                cache.positions[None, :keys] > input_pos[:, None], float("-inf")
-            )
-        for i, block in enumerate(t.h):
-            x = cast(Block, block).step(x, rope, cache, i, input_pos, visible, length)
-        logits = self.lm_head.forward(t.ln_f.forward(x))
-        return logits * self.output_mult if self.output_mult != 1.0 else logits
+        return Decoder(self).step(ids, input_pos, cache, length)
 
     def forward(
         self, ids: torch.Tensor, *, cache: KVCache | None = None, pos: int = 0

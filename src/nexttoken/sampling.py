@@ -132,11 +132,13 @@ def sample(
     """Draw one token per row of ``logits`` ``(..., V)`` -> ids ``(...)``; ``temperature=0`` is greedy.
 
     Draws with the exponential-race trick (argmax of p / E with E ~ Exp(1)), which samples
-    from p exactly without a host synchronisation.
+    from p exactly without a host synchronisation. E is drawn as -log U with U uniform, several
+    times faster on a CPU than ``Tensor.exponential_``: the token is the argmin of p / log U.
     """
     if temperature == 0:
         return greedy(logits)
     probs = logits_to_probs(logits, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
-    race = torch.empty_like(probs).exponential_(1.0, generator=generator)
-    race.clamp_(min=torch.finfo(race.dtype).tiny)  # a draw of exactly 0 would give 0/0 = NaN
-    return (probs / race).argmax(-1)
+    u = torch.rand(probs.shape, generator=generator, device=probs.device)
+    # U = 0 would give log U = -inf and a score of -0, the score of a filtered token
+    log_u = u.clamp_(min=torch.finfo(u.dtype).tiny).log_()  # < 0
+    return (probs / log_u).argmin(-1)

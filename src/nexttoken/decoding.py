@@ -1,0 +1,210 @@
+"""The one-token step of decoding, with as few operations per token as the model allows.
+
+A small model spends most of a decoding step not computing but dispatching: each PyTorch
+operation costs microseconds of overhead whatever its size, and a 4-layer, width-128 model's
+matrix products take about as long. :class:`Decoder` takes a snapshot of a :class:`GPT`'s
+weights as flat lists (transposed views, no copies) and runs the step with plain tensor
+functions: no module calls, no attribute lookups through ``nn.Module``, keys and values
+written to the cache with one ``index_copy_`` per layer.
+
+Sample paths of one prompt share its keys and values: with a ``prefix`` cache (the prompt,
+batch 1) the step attends over the shared prompt with one matrix product for all rows and
+over each row's own new tokens separately, instead of copying the prompt into every row.
+
+``generate`` builds one ``Decoder`` per call; it reads the weights when it is built, so build
+a new one after moving the model (``.to``) or replacing its parameters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+import torch
+import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from .model import GPT, KVCache
+
+__all__ = ["Decoder"]
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2).type_as(x)
+
+
+class Decoder:
+    """A causal :class:`GPT`'s weights laid out for decoding steps (see the module docstring)."""
+
+    def __init__(self, model: GPT):
+        config = model.config
+        if not config.causal:
+            raise ValueError(
+                "decoding needs a causal model (objective='gpt'); this one is a masked LM"
+            )
+        t = model.transformer
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.head_size = config.n_embd // config.n_head
+        self.scale = (
+            config.attn_scale if config.attn_scale is not None else 1.0 / math.sqrt(self.head_size)
+        )
+        self.pre = config.norm_position == "pre"
+        eps = config.layer_norm_epsilon
+        shape = (config.n_embd,)
+        self.norm: Callable[[torch.Tensor, Any], torch.Tensor]
+        if config.norm == "rmsnorm":
+            self.norm = lambda x, wb: torch.rms_norm(x, shape, wb[0], eps)
+        else:  # torch.layer_norm: the functional form minus its Python wrapper
+            self.norm = lambda x, wb: torch.layer_norm(x, shape, wb[0], wb[1], eps)
+        self.act: Callable[[torch.Tensor], torch.Tensor]
+        if config.activation == "gelu_new":
+            self.act = lambda h: F.gelu(h, approximate="tanh")
+        elif config.activation == "gelu":
+            self.act = F.gelu
+        else:
+            self.act = F.relu
+        self.wte = t.wte.weight
+        self.embed_scale = model.embed_scale
+        self.wpe = t.wpe.weight if t.wpe is not None else model.pos_table
+        self.rope = (
+            (model.rope_cos, model.rope_sin)
+            if model.rope_cos is not None and model.rope_sin is not None
+            else None
+        )
+
+        def linear(m: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+            return m.weight.t(), m.bias
+
+        self.layers = []
+        for block in t.h:
+            attn, mlp = cast(Any, block.attn), cast(Any, block.mlp)
+            self.layers.append(
+                (
+                    _norm_params(block.ln_1),
+                    linear(attn.c_attn),
+                    linear(attn.c_proj),
+                    _norm_params(block.ln_2),
+                    linear(mlp.c_fc),
+                    linear(mlp.c_proj),
+                )
+            )
+        self.ln_f = _norm_params(t.ln_f) if self.pre else None
+        self.head = model.lm_head.weight.t()
+        self.output_mult = model.output_mult
+
+    def step(
+        self,
+        ids: torch.Tensor,
+        input_pos: torch.Tensor,
+        cache: KVCache,
+        length: int | None = None,
+        *,
+        slot: int | torch.Tensor | None = None,
+        prefix: KVCache | None = None,
+    ) -> torch.Tensor:
+        """Logits ``(B, T, vocab)`` of ids ``(B, T)`` at positions ``input_pos`` ``(T,)``.
+
+        Their keys and values are written to ``cache`` at indices ``slot`` (default: the
+        positions; an int ``s`` means ``s .. s+T-1``, written with a plain copy, the faster
+        form for eager decoding; a tensor keeps the shapes of a compiled step fixed).
+        Attention reads the cache's first ``length`` entries; without ``length`` it reads all
+        of them with the unwritten ones masked (fixed shapes, for ``torch.compile``). With a ``prefix`` (a batch-1 cache filled to its ``max_len`` with
+        a prompt shared by every row) the rows attend over the prefix, then over their own
+        ``cache`` entries; ``T`` must then be 1.
+        """
+        B, T = ids.shape
+        N = B * T
+        C, H, D = self.n_embd, self.n_head, self.head_size
+        slot = input_pos if slot is None else slot
+        x = self.wte.index_select(0, ids.reshape(N))  # (N, C)
+        if self.embed_scale != 1.0:
+            x = x * self.embed_scale
+        rope = None
+        if self.wpe is not None:
+            pos_emb = self.wpe.index_select(0, input_pos)  # (T, C)
+            x = x + pos_emb if T == 1 else (x.view(B, T, C) + pos_emb).view(N, C)
+        elif self.rope is not None:
+            rope = (self.rope[0][input_pos], self.rope[1][input_pos])
+        visible = None
+        if prefix is not None:
+            if T != 1:
+                raise ValueError("a step over a shared prefix takes one token per row")
+        elif length is None or T > 1:
+            # (T, keys) additive mask, built once per step
+            keys = cache.max_len if length is None else length
+            where = cache.positions[slot : slot + T] if isinstance(slot, int) else slot
+            visible = torch.zeros(T, keys, dtype=x.dtype, device=x.device).masked_fill_(
+                cache.positions[None, :keys] > where[:, None], float("-inf")
+            )
+        norm, act, pre = self.norm, self.act, self.pre
+        for i, (ln_1, (w_qkv, b_qkv), (w_o, b_o), ln_2, (w_fc, b_fc), (w_p, b_p)) in enumerate(
+            self.layers
+        ):
+            h = norm(x, ln_1) if pre else x
+            qkv = torch.addmm(b_qkv, h, w_qkv) if b_qkv is not None else h.mm(w_qkv)
+            if N == 1:  # one row, one token: already in (3, B, H, T, D) order
+                qkv = qkv.view(3, 1, H, 1, D)
+            else:
+                qkv = qkv.view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
+            if rope is None:
+                q, new = qkv[0], qkv[1:]
+            else:
+                q, new = _rotate(qkv[0], *rope), torch.stack((_rotate(qkv[1], *rope), qkv[2]))
+            if isinstance(slot, int):
+                cache.kv[i].narrow(3, slot, T).copy_(new)
+            else:
+                cache.kv[i].index_copy_(3, slot, new)
+            k, v = cache.k[i], cache.v[i]
+            if length is not None:
+                k, v = k.narrow(2, 0, length), v.narrow(2, 0, length)
+            if prefix is not None:
+                y = _attend_with_prefix(q, prefix.k[i], prefix.v[i], k, v, self.scale)
+            else:
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, scale=self.scale)
+                y = y.transpose(1, 2) if T > 1 else y  # (B, T, H, D); for T = 1 the same order
+            a = (
+                torch.addmm(b_o, y.reshape(N, C), w_o)
+                if b_o is not None
+                else y.reshape(N, C).mm(w_o)
+            )
+            x = x + a if pre else norm(x + a, ln_1)
+            h = norm(x, ln_2) if pre else x
+            h = act(torch.addmm(b_fc, h, w_fc) if b_fc is not None else h.mm(w_fc))
+            m = torch.addmm(b_p, h, w_p) if b_p is not None else h.mm(w_p)
+            x = x + m if pre else norm(x + m, ln_2)
+        if self.ln_f is not None:
+            x = norm(x, self.ln_f)
+        logits = x.mm(self.head)
+        if self.output_mult != 1.0:
+            logits = logits * self.output_mult
+        return logits.view(B, T, -1)
+
+
+def _norm_params(norm: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    return norm.weight, getattr(norm, "bias", None)
+
+
+def _attend_with_prefix(
+    q: torch.Tensor,
+    prefix_k: torch.Tensor,
+    prefix_v: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    scale: float,
+) -> torch.Tensor:
+    """Attention of one query per row ``q`` ``(B, H, 1, D)`` over the keys and values of a shared
+    prefix, ``(1, H, P, D)`` each, followed by the row's own ``(B, H, S, D)`` -> ``(B, H, D)``.
+
+    The prefix scores of all rows come from one product per head, ``(H, B, D) @ (H, D, P)``;
+    one softmax over both parts keeps it exact."""
+    B, H, _, D = q.shape
+    P = prefix_k.shape[2]
+    q = q * scale
+    scores_p = torch.matmul(q.view(B, H, D).transpose(0, 1), prefix_k[0].transpose(1, 2))
+    scores_s = torch.matmul(q, k.transpose(2, 3)).view(B, H, -1)  # (B, H, S)
+    probs = torch.cat((scores_p.transpose(0, 1), scores_s), dim=-1).softmax(-1)
+    y = torch.matmul(probs[..., :P].transpose(0, 1), prefix_v[0]).transpose(0, 1)
+    return y + torch.matmul(probs[..., None, P:], v).view(B, H, D)
