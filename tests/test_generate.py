@@ -60,6 +60,23 @@ def test_shared_prompt_prefill_equals_separate_rows():
     assert torch.equal(together[:3], separate[:3])
 
 
+def test_race_drawn_for_many_steps_equals_one_draw_per_step():
+    # generate draws the sampler's uniforms for many steps at once; on a CPU generator that is
+    # the same stream of numbers as calling sample() once per step.
+    from nexttoken.sampling import sample
+
+    model = _model()
+    ids = torch.randint(3, 35, (2, 6))
+    out = generate(model, ids, 12, seed=4, temperature=0.9)
+    g = torch.Generator().manual_seed(4)
+    seq = ids
+    with torch.no_grad():
+        for _ in range(12):
+            nxt = sample(model(seq)[:, -1], temperature=0.9, generator=g)
+            seq = torch.cat([seq, nxt[:, None]], dim=1)
+    assert torch.equal(out, seq)
+
+
 def test_same_seed_same_samples_different_seed_different():
     model = _model()
     ids = torch.randint(0, 35, (4, 6))
@@ -141,12 +158,16 @@ def test_fixed_shape_decode_step_matches_the_cached_forward(overrides):
         pos = torch.tensor([t])
         if t % 2:  # fixed shapes: the whole cache, masked
             b = model.decode_step(ids[:, t : t + 1], pos, cache_b)
+        elif t == 8:  # an int position: written with a plain copy
+            b = model.decode_step(ids[:, t : t + 1], t, cache_b, length=t + 1)
         else:  # the filled part only
             b = model.decode_step(ids[:, t : t + 1], pos, cache_b, length=t + 1)
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     # several positions at once (T > 1) with a causal mask over the filled part
     a = model(ids[:, 8:12], cache=cache_a, pos=8)
     b = model.decode_step(ids[:, 8:12], torch.arange(8, 12), cache_b, length=12)
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    b = model.decode_step(ids[:, 8:12], 8, cache_b, length=12)  # positions 8 .. 11
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 

@@ -98,14 +98,15 @@ class Decoder:
     def step(
         self,
         ids: torch.Tensor,
-        input_pos: torch.Tensor,
+        input_pos: int | torch.Tensor,
         cache: KVCache,
         length: int | None = None,
         *,
         slot: int | torch.Tensor | None = None,
         prefix: KVCache | None = None,
     ) -> torch.Tensor:
-        """Logits ``(B, T, vocab)`` of ids ``(B, T)`` at positions ``input_pos`` ``(T,)``.
+        """Logits ``(B, T, vocab)`` of ids ``(B, T)`` at positions ``input_pos`` ``(T,)`` (an int
+        ``p``: positions ``p .. p+T-1``, the eager decoding form).
 
         Their keys and values are written to ``cache`` at indices ``slot`` (default: the
         positions; an int ``s`` means ``s .. s+T-1``, written with a plain copy, the faster
@@ -123,11 +124,17 @@ class Decoder:
         if self.embed_scale != 1.0:
             x = x * self.embed_scale
         rope = None
-        if self.wpe is not None:
-            pos_emb = self.wpe.index_select(0, input_pos)  # (T, C)
-            x = x + pos_emb if T == 1 else (x.view(B, T, C) + pos_emb).view(N, C)
+        if isinstance(input_pos, int):
+            if self.wpe is not None:
+                pos_emb = self.wpe.narrow(0, input_pos, T)  # (T, C)
+            elif self.rope is not None:
+                rope = (self.rope[0].narrow(0, input_pos, T), self.rope[1].narrow(0, input_pos, T))
+        elif self.wpe is not None:
+            pos_emb = self.wpe.index_select(0, input_pos)
         elif self.rope is not None:
             rope = (self.rope[0][input_pos], self.rope[1][input_pos])
+        if self.wpe is not None:
+            x = x + pos_emb if T == 1 else (x.view(B, T, C) + pos_emb).view(N, C)
         visible = None
         if prefix is not None:
             if T != 1:

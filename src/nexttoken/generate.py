@@ -21,9 +21,14 @@ import torch
 
 from .decoding import Decoder
 from .model import GPT
-from .sampling import apply_repetition_penalty, check_sampling_args, sample
+from .sampling import apply_repetition_penalty, check_sampling_args, race_noise, sample
 
 __all__ = ["generate", "stream"]
+
+
+# Uniforms drawn per call for the sampling race: up to this many (256 KiB), covering as many
+# steps as fit. A CPU generator gives the same numbers as one draw per step.
+_NOISE_NUMBERS = 1 << 16
 
 
 def _window_start(n: int, start: int, window: int, keep: int) -> int:
@@ -32,7 +37,7 @@ def _window_start(n: int, start: int, window: int, keep: int) -> int:
 
 
 @torch.no_grad()
-def stream(
+def _run(
     model: GPT,
     ids: torch.Tensor,
     max_new_tokens: int,
@@ -51,8 +56,9 @@ def stream(
     slide: int | None = None,
     eos_id: int | None = None,
     compile: bool = False,
-) -> Iterator[torch.Tensor]:
-    """Yield the new tokens one step at a time, each ``(B,)``; see :func:`generate`."""
+) -> Iterator[tuple[torch.Tensor, int]]:
+    """The loop behind :func:`stream` and :func:`generate`: writes each new token into the
+    sequence ``seq`` ``(B, T0 + max_new_tokens)`` and yields ``(seq, n)`` after writing column n."""
     if ids.ndim != 2:
         raise ValueError(f"ids must be shaped (batch, T); got shape {tuple(ids.shape)}")
     if ids.shape[1] == 0:
@@ -106,6 +112,8 @@ def stream(
     step = _compiled_step(model, decoder) if compile else decoder.step
     pos_buf = torch.zeros(1, dtype=torch.long, device=device)
     prefix = None
+    noise: torch.Tensor | None = None
+    noise_row = 0
     try:
         cache = None
         if use_cache and not last_token_only:
@@ -140,15 +148,13 @@ def stream(
                     elif n - start - cached_upto == 1:
                         last = seq[:, n - 1 : n]
                         if prefix is not None:
-                            pos_buf.fill_(cached_upto)
                             s = cached_upto - prefix.max_len  # this token's entry in `cache`
-                            logits = step(last, pos_buf, cache, s + 1, slot=s, prefix=prefix)
+                            logits = step(last, cached_upto, cache, s + 1, slot=s, prefix=prefix)
                         elif compile:  # fixed shapes: the whole cache, written at a tensor index
                             pos_buf.fill_(cached_upto)
                             logits = step(last, pos_buf, cache)
                         else:  # attend over the filled part of the cache only
-                            pos_buf.fill_(cached_upto)
-                            logits = step(last, pos_buf, cache, cached_upto + 1, slot=cached_upto)
+                            logits = step(last, cached_upto, cache, cached_upto + 1)
                         logits = logits[:, -1]
                     else:
                         logits = model(
@@ -160,21 +166,53 @@ def stream(
                     logits = logits + bias
                 if repetition_penalty is not None:
                     logits = apply_repetition_penalty(logits, seq[:, :n], repetition_penalty)
-                nxt = sample(
+                log_u = None
+                if temperature > 0:  # the race's random numbers, drawn for many steps at once
+                    if noise is None or noise_row == noise.shape[0]:
+                        k = min(T0 + max_new_tokens - n, max(1, _NOISE_NUMBERS // (B * vocab)))
+                        noise, noise_row = race_noise((k, B, vocab), generator, device), 0
+                    log_u, noise_row = noise[noise_row], noise_row + 1
+                seq[:, n] = sample(
                     logits,
                     temperature=temperature,
                     top_k=top_k,
                     top_p=top_p,
                     min_p=min_p,
                     generator=generator,
+                    log_u=log_u,
                 )
-                seq[:, n] = nxt
-            nxt = seq[:, n].clone()
-            yield nxt
+            yield seq, n
             if eos_id is not None and bool((seq[:, T0 : n + 1] == eos_id).any(-1).all()):
                 return
     finally:
         model.train(was_training)
+
+
+def stream(
+    model: GPT,
+    ids: torch.Tensor,
+    max_new_tokens: int,
+    *,
+    greedy: bool = False,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    min_p: float | None = None,
+    repetition_penalty: float | None = None,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    last_token_only: bool = False,
+    suppress_ids: Sequence[int] | None = None,
+    use_cache: bool = True,
+    slide: int | None = None,
+    eos_id: int | None = None,
+    compile: bool = False,
+) -> Iterator[torch.Tensor]:
+    """Yield the new tokens one step at a time, each ``(B,)``; see :func:`generate`."""
+    settings = dict(locals())  # the keywords, passed on as given
+    del settings["model"], settings["ids"], settings["max_new_tokens"]
+    for seq, n in _run(model, ids, max_new_tokens, **settings):
+        yield seq[:, n].clone()
 
 
 def _compiled_step(model: GPT, decoder: Decoder) -> Any:
@@ -226,26 +264,11 @@ def generate(
         call per batch size compiles for tens of seconds, later calls reuse it).
     """
     ids = torch.as_tensor(ids, dtype=torch.long)
-    steps = list(
-        stream(
-            model,
-            ids,
-            max_new_tokens,
-            greedy=greedy,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            min_p=min_p,
-            repetition_penalty=repetition_penalty,
-            seed=seed,
-            generator=generator,
-            last_token_only=last_token_only,
-            suppress_ids=suppress_ids,
-            use_cache=use_cache,
-            slide=slide,
-            eos_id=eos_id,
-            compile=compile,
-        )
-    )
-    new = torch.stack(steps, dim=1) if steps else ids.new_empty(ids.shape[0], 0)
-    return torch.cat([ids.to(new.device), new], dim=1)
+    settings = dict(locals())  # the keywords, passed on as given
+    del settings["model"], settings["ids"], settings["max_new_tokens"]
+    out, end = None, ids.shape[-1]
+    for seq, n in _run(model, ids, max_new_tokens, **settings):
+        out, end = seq, n + 1
+    if out is None:  # no new tokens
+        return ids.to(next(model.parameters()).device).clone()
+    return out if end == out.shape[1] else out[:, :end].contiguous()

@@ -413,12 +413,12 @@ class GPT(nn.Module):
     def decode_step(
         self,
         ids: torch.Tensor,
-        input_pos: torch.Tensor,
+        input_pos: int | torch.Tensor,
         cache: KVCache,
         length: int | None = None,
     ) -> torch.Tensor:
-        """Logits ``(B, T, vocab)`` of ids ``(B, T)`` at positions ``input_pos`` ``(T,)``, reading and
-        writing ``cache``: the lean path of decoding (eval mode only). A loop of steps should
+        """Logits ``(B, T, vocab)`` of ids ``(B, T)`` at positions ``input_pos`` ``(T,)`` (or an int
+        ``p`` for ``p .. p+T-1``), reading and writing ``cache``: the lean path of decoding. A loop of steps should
         build one :class:`~nexttoken.decoding.Decoder` and call its ``step``, as ``generate`` does.
 
         ``length`` (the positions filled after this step) limits attention to the written part

@@ -7,6 +7,8 @@ Each filter keeps at least one token.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 __all__ = [
@@ -120,6 +122,19 @@ def greedy(logits: torch.Tensor) -> torch.Tensor:
     return logits.argmax(-1)
 
 
+def race_noise(
+    shape: tuple[int, ...], generator: torch.Generator | None = None, device: Any = None
+) -> torch.Tensor:
+    """log U, U uniform on [tiny, 1): the random part of :func:`sample`'s race (negative).
+
+    The last dimension is the vocabulary; drawing ``(steps, B, V)`` at once gives on a CPU the
+    same numbers as ``steps`` draws of ``(B, V)``.
+    """
+    u = torch.rand(shape, generator=generator, device=device)
+    # U = 0 would give log U = -inf and a score of -0, the score of a filtered token
+    return u.clamp_(min=torch.finfo(u.dtype).tiny).log_()
+
+
 def sample(
     logits: torch.Tensor,
     *,
@@ -128,17 +143,19 @@ def sample(
     top_p: float | None = None,
     min_p: float | None = None,
     generator: torch.Generator | None = None,
+    log_u: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Draw one token per row of ``logits`` ``(..., V)`` -> ids ``(...)``; ``temperature=0`` is greedy.
 
     Draws with the exponential-race trick (argmax of p / E with E ~ Exp(1)), which samples
     from p exactly without a host synchronisation. E is drawn as -log U with U uniform, several
     times faster on a CPU than ``Tensor.exponential_``: the token is the argmin of p / log U.
+    ``log_u`` (shaped like ``logits``, from :func:`race_noise`) supplies the random numbers;
+    without it they are drawn from ``generator``.
     """
     if temperature == 0:
         return greedy(logits)
     probs = logits_to_probs(logits, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
-    u = torch.rand(probs.shape, generator=generator, device=probs.device)
-    # U = 0 would give log U = -inf and a score of -0, the score of a filtered token
-    log_u = u.clamp_(min=torch.finfo(u.dtype).tiny).log_()  # < 0
+    if log_u is None:
+        log_u = race_noise(tuple(probs.shape), generator, probs.device)
     return (probs / log_u).argmin(-1)
