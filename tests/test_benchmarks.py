@@ -1,0 +1,47 @@
+"""The speed benchmarks still run (tiny settings; nothing here asserts a speed).
+
+Both check correctness before timing: generate.py that our model and its transformers export
+give the same logits, train.py that each variant trains; a failure there fails the script.
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def _ratios(table: str, first_column: str) -> list[float]:
+    rows = [line for line in table.splitlines() if line.startswith(f"| {first_column} |")]
+    return [float(re.findall(r"\*\*([0-9.]+)x\*\*", row)[0]) for row in rows]
+
+
+def test_generation_benchmark_runs_and_prints_ratios():
+    pytest.importorskip("transformers")
+    out = _run(
+        "generate.py", "--configs", "small", "--prompt", "16", "--new", "8", "--paths", "3",
+        "--repeats", "1",
+    )  # fmt: skip
+    ratios = _ratios(out, "small")
+    assert len(ratios) == 2 and all(r > 0 for r in ratios)  # batch 1 and 3 paths
+
+
+def test_training_benchmark_runs_and_prints_ratios():
+    out = _run("train.py", "--configs", "small", "--steps", "1", "--repeats", "1")
+    assert "plain PyTorch (reference)" in out and "gradient checkpointing" in out
+    rows = [line for line in out.splitlines() if line.startswith("| nexttoken")]
+    assert len(rows) == 2
