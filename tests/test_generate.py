@@ -177,24 +177,33 @@ def test_step_over_a_shared_prefix_matches_the_cached_forward(positions):
     from nexttoken.decoding import Decoder
 
     model = _model(positions=positions, norm_position="post")
-    prompt = torch.randint(3, 35, (1, 8))
-    new = torch.randint(3, 35, (3, 4))  # three rows continue the prompt differently
-    full = model(torch.cat([prompt.expand(3, -1), new], dim=1))
-    prefix, cache = model.new_cache(1, max_len=8), model.new_cache(3, max_len=24)
-    model(prompt, cache=prefix, pos=0)
+    prompts = torch.randint(3, 35, (2, 8))
+    new = torch.randint(3, 35, (6, 4))  # rows 0-2 continue prompt 0, rows 3-5 prompt 1
+    full = model(torch.cat([prompts.repeat_interleave(3, dim=0), new], dim=1))
+    prefix, cache = model.new_cache(2, max_len=8), model.new_cache(6, max_len=24)
+    model(prompts, cache=prefix, pos=0)
     decoder = Decoder(model)
     for j in range(4):
-        logits = decoder.step(
-            new[:, j : j + 1],
-            torch.tensor([8 + j]),
-            cache,
-            j + 1,
-            slot=torch.tensor([j]),
-            prefix=prefix,
-        )
+        pos = torch.tensor([8 + j]) if j % 2 else 8 + j  # tensor and int positions
+        slot = torch.tensor([j]) if j % 2 else j
+        logits = decoder.step(new[:, j : j + 1], pos, cache, j + 1, slot=slot, prefix=prefix)
         torch.testing.assert_close(logits[:, 0], full[:, 8 + j], rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="one token per row"):
         decoder.step(new[:, :2], torch.tensor([8, 9]), cache, 2, prefix=prefix)
+    with pytest.raises(ValueError, match="equal groups"):
+        decoder.step(new[:5, :1], 8, model.new_cache(5, max_len=4), 1, prefix=prefix)
+
+
+@pytest.mark.parametrize("order", ["grouped", "interleaved"])
+def test_several_prompts_with_paths_equal_the_uncached_path(order):
+    # grouped (p0 p0 p0 p1 p1 p1, as forecast batches series x paths): prompts shared through a
+    # prefix cache; interleaved (p0 p1 p0 p1 ...): each prompt copied to its rows.
+    model = _model()
+    prompts = torch.randint(3, 35, (2, 10))
+    ids = prompts.repeat_interleave(3, dim=0) if order == "grouped" else prompts.repeat(3, 1)
+    kw = dict(temperature=0.9, seed=8)
+    fast = generate(model, ids, 40, **kw)  # 50 > the 32-token window: slides too
+    assert torch.equal(fast, generate(model, ids, 40, use_cache=False, **kw))
 
 
 def test_compiled_step_path_gives_the_same_tokens(monkeypatch):

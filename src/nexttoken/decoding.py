@@ -7,9 +7,10 @@ weights as flat lists (transposed views, no copies) and runs the step with plain
 functions: no module calls, no attribute lookups through ``nn.Module``, keys and values
 written to the cache with one ``index_copy_`` per layer.
 
-Sample paths of one prompt share its keys and values: with a ``prefix`` cache (the prompt,
-batch 1) the step attends over the shared prompt with one matrix product for all rows and
-over each row's own new tokens separately, instead of copying the prompt into every row.
+Sample paths of one prompt share its keys and values: with a ``prefix`` cache (the prompts,
+one row each) the step attends over a shared prompt with one matrix product for all of its
+rows and over each row's own new tokens separately, instead of copying the prompt into every
+row.
 
 ``generate`` builds one ``Decoder`` per call; it reads the weights when it is built, so build
 a new one after moving the model (``.to``) or replacing its parameters.
@@ -112,9 +113,11 @@ class Decoder:
         positions; an int ``s`` means ``s .. s+T-1``, written with a plain copy, the faster
         form for eager decoding; a tensor keeps the shapes of a compiled step fixed).
         Attention reads the cache's first ``length`` entries; without ``length`` it reads all
-        of them with the unwritten ones masked (fixed shapes, for ``torch.compile``). With a ``prefix`` (a batch-1 cache filled to its ``max_len`` with
-        a prompt shared by every row) the rows attend over the prefix, then over their own
-        ``cache`` entries; ``T`` must then be 1.
+        of them with the unwritten ones masked (fixed shapes, for ``torch.compile``).
+
+        With a ``prefix`` (a cache of U rows filled to its ``max_len`` with prompts; rows
+        ``u*R .. u*R+R-1`` of ``ids`` continue prompt ``u``, ``R = B/U``) the rows attend over
+        their prompt, then over their own ``cache`` entries; ``T`` must then be 1.
         """
         B, T = ids.shape
         N = B * T
@@ -139,6 +142,10 @@ class Decoder:
         if prefix is not None:
             if T != 1:
                 raise ValueError("a step over a shared prefix takes one token per row")
+            if B % prefix.kv[0].shape[1]:
+                raise ValueError(
+                    f"{B} rows cannot continue {prefix.kv[0].shape[1]} prompts in equal groups"
+                )
         elif length is None or T > 1:
             # (T, keys) additive mask, built once per step
             keys = cache.max_len if length is None else length
@@ -202,16 +209,21 @@ def _attend_with_prefix(
     v: torch.Tensor,
     scale: float,
 ) -> torch.Tensor:
-    """Attention of one query per row ``q`` ``(B, H, 1, D)`` over the keys and values of a shared
-    prefix, ``(1, H, P, D)`` each, followed by the row's own ``(B, H, S, D)`` -> ``(B, H, D)``.
+    """Attention of one query per row ``q`` ``(B, H, 1, D)`` over the keys and values of shared
+    prefixes, ``(U, H, P, D)`` each (rows ``u*R .. u*R+R-1`` continue prefix ``u``, ``R = B/U``),
+    followed by the row's own ``(B, H, S, D)`` -> ``(B, H, D)``.
 
-    The prefix scores of all rows come from one product per head, ``(H, B, D) @ (H, D, P)``;
-    one softmax over both parts keeps it exact."""
+    The prefix scores of a prefix's R rows come from one product per head,
+    ``(R, D) @ (D, P)``; one softmax over both parts keeps it exact."""
     B, H, _, D = q.shape
-    P = prefix_k.shape[2]
+    U, _, P, _ = prefix_k.shape
+    R = B // U
     q = q * scale
-    scores_p = torch.matmul(q.view(B, H, D).transpose(0, 1), prefix_k[0].transpose(1, 2))
+    grouped = q.view(U, R, H, D).transpose(1, 2)  # (U, H, R, D)
+    scores_p = torch.matmul(grouped, prefix_k.transpose(2, 3))  # (U, H, R, P)
     scores_s = torch.matmul(q, k.transpose(2, 3)).view(B, H, -1)  # (B, H, S)
-    probs = torch.cat((scores_p.transpose(0, 1), scores_s), dim=-1).softmax(-1)
-    y = torch.matmul(probs[..., :P].transpose(0, 1), prefix_v[0]).transpose(0, 1)
+    scores = torch.cat((scores_p.transpose(1, 2).reshape(B, H, P), scores_s), dim=-1)
+    probs = scores.softmax(-1)
+    y = torch.matmul(probs[..., :P].reshape(U, R, H, P).transpose(1, 2), prefix_v)  # (U, H, R, D)
+    y = y.transpose(1, 2).reshape(B, H, D)
     return y + torch.matmul(probs[..., None, P:], v).view(B, H, D)

@@ -31,6 +31,18 @@ __all__ = ["generate", "stream"]
 _NOISE_NUMBERS = 1 << 16
 
 
+def _prompt_groups(rows: torch.Tensor, n_prompts: int) -> torch.Tensor | None:
+    """If the rows come in ``n_prompts`` equal runs of one prompt each (prompt index ``rows``),
+    the prompt of each run in order; otherwise None."""
+    B = rows.shape[0]
+    if B % n_prompts:
+        return None
+    first = rows[:: B // n_prompts]
+    if not torch.equal(rows, first.repeat_interleave(B // n_prompts)):
+        return None
+    return first if first.unique().shape[0] == n_prompts else None
+
+
 def _window_start(n: int, start: int, window: int, keep: int) -> int:
     """Where the window begins when predicting token ``n`` (``n`` tokens so far)."""
     return n - keep if n - start > window else start
@@ -100,9 +112,10 @@ def _run(
             stacklevel=3,
         )
         start = T0 - window
-    # Sample paths repeat their prompt: prefill each distinct prompt once. When every row has
-    # the same prompt, its keys and values stay in a batch-1 prefix cache that all rows attend
-    # over (until the window slides); otherwise each distinct prompt's are copied to its rows.
+    # Sample paths repeat their prompt: prefill each distinct prompt once. When the rows come in
+    # equal groups of one prompt each (one prompt x paths, or forecast's series x paths), the
+    # prompts' keys and values stay in a prefix cache, one row per prompt, that each group
+    # attends over (until the window slides); otherwise each prompt's are copied to its rows.
     unique, rows = torch.unique(seq[:, start:T0], dim=0, return_inverse=True)
     shared_prefill = use_cache and not last_token_only and unique.shape[0] < B
     was_training = model.training
@@ -118,8 +131,10 @@ def _run(
         cache = None
         if use_cache and not last_token_only:
             P = T0 - start
-            if shared_prefill and unique.shape[0] == 1 and not compile and P < window:
-                prefix = model.new_cache(1, max_len=P)
+            groups = _prompt_groups(rows, unique.shape[0]) if shared_prefill else None
+            if groups is not None and not compile and P < window:
+                unique = unique[groups]  # in the order of the rows' groups
+                prefix = model.new_cache(unique.shape[0], max_len=P)
                 cache = model.new_cache(B, max_len=window - P)
             else:
                 cache = model.new_cache(B)
@@ -142,7 +157,8 @@ def _run(
                         if prefix is not None:  # the rows no longer share their window
                             prefix, cache = None, model.new_cache(B)
                     if prefix is not None and n == T0:
-                        logits = model(unique, cache=prefix, pos=0)[:, -1].expand(B, -1)
+                        logits = model(unique, cache=prefix, pos=0)[:, -1]
+                        logits = logits.repeat_interleave(B // unique.shape[0], dim=0)
                     elif shared_prefill and n == T0:
                         logits = model(unique, cache=cache, pos=0)[:, -1][rows]
                     elif n - start - cached_upto == 1:
