@@ -77,6 +77,21 @@ def test_race_drawn_for_many_steps_equals_one_draw_per_step():
     assert torch.equal(out, seq)
 
 
+def test_generation_stops_once_every_row_has_produced_eos():
+    model = _model()
+    ids = torch.randint(3, 35, (2, 6))
+    full = generate(model, ids, 20, seed=3)
+    both = set(full[0, 6:].tolist()) & set(full[1, 6:].tolist())
+    assert both, "the test needs a token both rows produce"
+    eos = min(both)
+    first = [int(torch.nonzero(full[r, 6:] == eos)[0]) for r in range(2)]
+    out = generate(model, ids, 20, seed=3, eos_id=eos)
+    end = 6 + max(first) + 1  # the step at which the later row produces it
+    assert end < 26 and torch.equal(out, full[:, :end]) and out.is_contiguous()
+    steps = list(stream(model, ids, 20, seed=3, eos_id=eos))
+    assert torch.equal(torch.stack(steps, dim=1), out[:, 6:])
+
+
 def test_same_seed_same_samples_different_seed_different():
     model = _model()
     ids = torch.randint(0, 35, (4, 6))
