@@ -25,15 +25,12 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 import torch.nn.functional as F
 
+from .model import apply_rope
+
 if TYPE_CHECKING:
     from .model import GPT, KVCache
 
 __all__ = ["Decoder"]
-
-
-def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x[..., 0::2], x[..., 1::2]
-    return torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1).flatten(-2).type_as(x)
 
 
 class Decoder:
@@ -166,7 +163,7 @@ class Decoder:
             if rope is None:
                 q, new = qkv[0], qkv[1:]
             else:
-                q, new = _rotate(qkv[0], *rope), torch.stack((_rotate(qkv[1], *rope), qkv[2]))
+                q, new = apply_rope(qkv[0], *rope), torch.stack((apply_rope(qkv[1], *rope), qkv[2]))
             if isinstance(slot, int):
                 cache.kv[i].narrow(3, slot, T).copy_(new)
             else:

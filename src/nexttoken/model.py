@@ -17,8 +17,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from .decoding import Decoder
-
 __all__ = ["GPTConfig", "GPT", "KVCache", "sinusoidal_positions", "apply_rope"]
 
 _CHOICES = {
@@ -426,6 +424,8 @@ class GPT(nn.Module):
         positions masked): the form ``torch.compile`` turns into one graph
         (``generate(..., compile=True)``), at the cost of attending over ``max_len`` positions.
         """
+        from .decoding import Decoder  # decoding imports this module
+
         return Decoder(self).step(ids, input_pos, cache, length)
 
     def forward(
