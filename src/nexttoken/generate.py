@@ -277,7 +277,9 @@ def generate(
     slide : how far the window jumps when a sequence outgrows it.
     eos_id : stop once every row has produced this id (the output is then shorter).
     compile : run each one-token step through ``torch.compile`` (fixed-shape cache; the first
-        call per batch size compiles for tens of seconds, later calls reuse it).
+        call per batch size compiles for tens of seconds, later calls reuse it). Meant for GPUs:
+        on a CPU it was slower than the default eager step (docs/performance.md), and it gives
+        up the shared-prompt cache of sample paths.
     """
     ids = torch.as_tensor(ids, dtype=torch.long)
     settings = dict(locals())  # the keywords, passed on as given
