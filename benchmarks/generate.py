@@ -97,6 +97,7 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # no 'Loading weights' bar in the table
     warnings.filterwarnings("ignore")
     import transformers
 

@@ -7,10 +7,28 @@ from nexttoken import GPT, generate, stream
 
 from .conftest import tiny_config
 
+# Model variants whose decoding steps are checked against the forward
+STEP_VARIANTS = [
+    dict(positions="learned"),
+    dict(positions="sinusoidal"),
+    dict(positions="rope"),
+    dict(norm_position="post", activation="gelu"),
+    dict(norm="rmsnorm", bias=False, activation="relu", positions="none"),
+]
+
 
 def _model(**overrides):
     torch.manual_seed(0)
     return GPT(tiny_config(**overrides)).eval()
+
+
+@torch.no_grad()
+def _perturb_vectors(model):
+    """Biases and norm gains start at 0 and 1: move them, so that a step that drops or misplaces
+    one of them gives other numbers than the forward."""
+    for p in model.parameters():
+        if p.ndim == 1:
+            p.add_(torch.randn_like(p), alpha=0.3)
 
 
 @pytest.mark.parametrize("positions", ["learned", "rope"])
@@ -152,18 +170,10 @@ def test_bad_inputs_are_clear():
         generate(_model(objective="mlm"), torch.tensor([[1, 2]]), 3)
 
 
-@pytest.mark.parametrize(
-    "overrides",
-    [
-        dict(positions="learned"),
-        dict(positions="sinusoidal"),
-        dict(positions="rope"),
-        dict(norm_position="post", activation="gelu"),
-        dict(norm="rmsnorm", bias=False, activation="relu", positions="none"),
-    ],
-)
+@pytest.mark.parametrize("overrides", STEP_VARIANTS)
 def test_fixed_shape_decode_step_matches_the_cached_forward(overrides):
     model = _model(parametrization="mup", mup_base_width=8, **overrides)
+    _perturb_vectors(model)
     ids = torch.randint(3, 35, (2, 12))
     cache_a, cache_b = model.new_cache(2), model.new_cache(2)
     model(ids[:, :8], cache=cache_a, pos=0)
@@ -186,12 +196,37 @@ def test_fixed_shape_decode_step_matches_the_cached_forward(overrides):
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("overrides", STEP_VARIANTS)
+def test_one_row_step_matches_the_cached_forward_and_the_batched_step(overrides):
+    # One row, one token, an int position: the matrix-vector form of the step.
+    model = _model(parametrization="mup", mup_base_width=8, **overrides)
+    _perturb_vectors(model)
+    ids = torch.randint(3, 35, (1, 12))
+    cache_a, cache_b, cache_c = model.new_cache(1), model.new_cache(1), model.new_cache(2)
+    with torch.no_grad():
+        model(ids[:, :8], cache=cache_a, pos=0)
+        model(ids[:, :8], cache=cache_b, pos=0)
+        model(ids[:, :8].expand(2, -1), cache=cache_c, pos=0)
+        for t in range(8, 12):
+            a = model(ids[:, t : t + 1], cache=cache_a, pos=t)
+            b = model.decode_step(ids[:, t : t + 1], t, cache_b, length=t + 1)
+            c = model.decode_step(ids[:, t : t + 1].expand(2, -1), t, cache_c, length=t + 1)
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(c, b.expand(2, -1, -1), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(cache_b.kv[0][:, :, :, :12], cache_a.kv[0][:, :, :, :12])
+    # ... and inside generate, across window slides: the same tokens as without a cache
+    kw = dict(temperature=0.8, top_k=20, seed=5)
+    fast = generate(model, ids[:, :10], 60, **kw)
+    assert torch.equal(fast, generate(model, ids[:, :10], 60, use_cache=False, **kw))
+
+
 @pytest.mark.parametrize("positions", ["learned", "rope"])
 @torch.no_grad()
 def test_step_over_a_shared_prefix_matches_the_cached_forward(positions):
     from nexttoken.decoding import Decoder
 
     model = _model(positions=positions, norm_position="post")
+    _perturb_vectors(model)
     prompts = torch.randint(3, 35, (2, 8))
     new = torch.randint(3, 35, (6, 4))  # rows 0-2 continue prompt 0, rows 3-5 prompt 1
     full = model(torch.cat([prompts.repeat_interleave(3, dim=0), new], dim=1))
@@ -237,3 +272,15 @@ def test_compiled_step_path_gives_the_same_tokens(monkeypatch):
     assert torch.equal(
         generate(model, same, 30, compile=True, **kw), generate(model, same, 30, **kw)
     )
+
+
+def test_a_training_model_decodes_in_eval_mode_and_is_given_back_training():
+    model = _model(dropout=0.5)
+    ids = torch.randint(3, 35, (2, 6))
+    expected = generate(model.eval(), ids, 8, greedy=True)
+    model.train()
+    assert torch.equal(generate(model, ids, 8, greedy=True), expected)  # no dropout applied
+    assert all(m.training for m in model.modules())
+    model.eval()
+    assert torch.equal(generate(model, ids, 8, greedy=True), expected)
+    assert not any(m.training for m in model.modules())

@@ -27,6 +27,16 @@ def test_logits_for_every_position(overrides):
 
 
 @pytest.mark.parametrize("overrides", VARIANTS)
+def test_last_only_gives_the_last_positions_logits(overrides):
+    torch.manual_seed(0)
+    model = GPT(tiny_config(**overrides)).eval()
+    ids = torch.randint(0, 35, (3, 11))
+    last = model(ids, last_only=True)
+    assert last.shape == (3, 1, 35)
+    torch.testing.assert_close(last, model(ids)[:, -1:])
+
+
+@pytest.mark.parametrize("overrides", VARIANTS)
 def test_causality_changing_a_future_token_leaves_the_past_alone(overrides):
     torch.manual_seed(0)
     model = GPT(tiny_config(**overrides)).eval()

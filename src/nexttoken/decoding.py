@@ -77,6 +77,8 @@ class Decoder:
             return m.weight.t(), m.bias
 
         self.layers = []
+        # The same weights for the one-row step, as stored ((out, in), for matrix-vector products)
+        self.layers_mv = []
         for block in t.h:
             attn, mlp = cast(Any, block.attn), cast(Any, block.mlp)
             self.layers.append(
@@ -89,8 +91,19 @@ class Decoder:
                     linear(mlp.c_proj),
                 )
             )
+            self.layers_mv.append(
+                (
+                    _norm_params(block.ln_1),
+                    (attn.c_attn.weight, attn.c_attn.bias),
+                    (attn.c_proj.weight, attn.c_proj.bias),
+                    _norm_params(block.ln_2),
+                    (mlp.c_fc.weight, mlp.c_fc.bias),
+                    (mlp.c_proj.weight, mlp.c_proj.bias),
+                )
+            )
         self.ln_f = _norm_params(t.ln_f) if self.pre else None
         self.head = model.lm_head.weight.t()
+        self.head_mv = model.lm_head.weight
         self.output_mult = model.output_mult
 
     def step(
@@ -120,6 +133,14 @@ class Decoder:
         N = B * T
         C, H, D = self.n_embd, self.n_head, self.head_size
         slot = input_pos if slot is None else slot
+        if (
+            N == 1
+            and prefix is None
+            and length is not None
+            and isinstance(input_pos, int)
+            and isinstance(slot, int)
+        ):
+            return self._step_one(ids, input_pos, cache, length, slot)
         x = self.wte.index_select(0, ids.reshape(N))  # (N, C)
         if self.embed_scale != 1.0:
             x = x * self.embed_scale
@@ -192,6 +213,52 @@ class Decoder:
         if self.output_mult != 1.0:
             logits = logits * self.output_mult
         return logits.view(B, T, -1)
+
+    def _step_one(
+        self, ids: torch.Tensor, pos: int, cache: KVCache, length: int, slot: int
+    ) -> torch.Tensor:
+        """:meth:`step` for one row and one token at an int position (batch-1 decoding): the
+        activations stay vectors ``(C,)`` and each linear layer is one matrix-vector product with
+        its bias (``addmv``), which costs less per call than a one-row ``addmm`` (no bias
+        broadcast, no transposed operand). The same arithmetic as :meth:`step` otherwise."""
+        C, H, D = self.n_embd, self.n_head, self.head_size
+        x = self.wte.index_select(0, ids.view(1)).view(C)
+        if self.embed_scale != 1.0:
+            x = x * self.embed_scale
+        rope = None
+        if self.wpe is not None:
+            x = x + self.wpe[pos]
+        elif self.rope is not None:
+            rope = (self.rope[0].narrow(0, pos, 1), self.rope[1].narrow(0, pos, 1))
+        norm, act, pre = self.norm, self.act, self.pre
+        for i, (ln_1, (w_qkv, b_qkv), (w_o, b_o), ln_2, (w_fc, b_fc), (w_p, b_p)) in enumerate(
+            self.layers_mv
+        ):
+            h = norm(x, ln_1) if pre else x
+            qkv = (torch.addmv(b_qkv, w_qkv, h) if b_qkv is not None else w_qkv.mv(h)).view(
+                3, 1, H, 1, D
+            )
+            if rope is None:
+                q, new = qkv[0], qkv[1:]
+            else:
+                q, new = apply_rope(qkv[0], *rope), torch.stack((apply_rope(qkv[1], *rope), qkv[2]))
+            kv = cache.kv[i]
+            kv.narrow(3, slot, 1).copy_(new)
+            k, v = kv.narrow(3, 0, length).unbind(0)
+            y = F.scaled_dot_product_attention(q, k, v, scale=self.scale).view(C)
+            # bias + product, then + x: the sums of step's x + addmm(bias, ...), in its order
+            a = torch.addmv(b_o, w_o, y) if b_o is not None else w_o.mv(y)
+            x = a.add_(x) if pre else norm(a.add_(x), ln_1)
+            h = norm(x, ln_2) if pre else x
+            h = act(torch.addmv(b_fc, w_fc, h) if b_fc is not None else w_fc.mv(h))
+            m = torch.addmv(b_p, w_p, h) if b_p is not None else w_p.mv(h)
+            x = m.add_(x) if pre else norm(m.add_(x), ln_2)
+        if self.ln_f is not None:
+            x = norm(x, self.ln_f)
+        logits = self.head_mv.mv(x)
+        if self.output_mult != 1.0:
+            logits = logits * self.output_mult
+        return logits.view(1, 1, -1)
 
 
 def _norm_params(norm: Any) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -116,10 +116,16 @@ def _run(
     # equal groups of one prompt each (one prompt x paths, or forecast's series x paths), the
     # prompts' keys and values stay in a prefix cache, one row per prompt, that each group
     # attends over (until the window slides); otherwise each prompt's are copied to its rows.
-    unique, rows = torch.unique(seq[:, start:T0], dim=0, return_inverse=True)
+    if B == 1:
+        unique, rows = seq[:, start:T0], torch.zeros(1, dtype=torch.long, device=device)
+    else:
+        unique, rows = torch.unique(seq[:, start:T0], dim=0, return_inverse=True)
     shared_prefill = use_cache and not last_token_only and unique.shape[0] < B
     was_training = model.training
-    model.eval()
+    # eval() and train() walk every module: skip them for a model already in eval mode
+    switch = any(m.training for m in model.modules())
+    if switch:
+        model.eval()
     decoder = Decoder(model)
     # One-token steps go through the decoder (fewer ops than forward); compiled on request.
     step = _compiled_step(model, decoder) if compile else decoder.step
@@ -146,10 +152,10 @@ def _run(
             # seq and the cache are ordinary tensors written in place, so nothing leaks out.
             with torch.inference_mode():
                 if last_token_only:
-                    logits = model(seq[:, n - 1 : n])[:, -1]
+                    logits = model(seq[:, n - 1 : n], last_only=True)[:, -1]
                 elif cache is None:
                     start = _window_start(n, start, window, keep)
-                    logits = model(seq[:, start:n])[:, -1]
+                    logits = model(seq[:, start:n], last_only=True)[:, -1]
                 else:
                     new_start = _window_start(n, start, window, keep)
                     if new_start != start:
@@ -157,10 +163,10 @@ def _run(
                         if prefix is not None:  # the rows no longer share their window
                             prefix, cache = None, model.new_cache(B)
                     if prefix is not None and n == T0:
-                        logits = model(unique, cache=prefix, pos=0)[:, -1]
+                        logits = model(unique, cache=prefix, pos=0, last_only=True)[:, -1]
                         logits = logits.repeat_interleave(B // unique.shape[0], dim=0)
                     elif shared_prefill and n == T0:
-                        logits = model(unique, cache=cache, pos=0)[:, -1][rows]
+                        logits = model(unique, cache=cache, pos=0, last_only=True)[:, -1][rows]
                     elif n - start - cached_upto == 1:
                         last = seq[:, n - 1 : n]
                         if prefix is not None:
@@ -174,7 +180,10 @@ def _run(
                         logits = logits[:, -1]
                     else:
                         logits = model(
-                            seq[:, start + cached_upto : n], cache=cache, pos=cached_upto
+                            seq[:, start + cached_upto : n],
+                            cache=cache,
+                            pos=cached_upto,
+                            last_only=True,
                         )[:, -1]
                     cached_upto = n - start
                 logits = logits.float()
@@ -201,7 +210,8 @@ def _run(
             if eos_id is not None and bool((seq[:, T0 : n + 1] == eos_id).any(-1).all()):
                 return
     finally:
-        model.train(was_training)
+        if switch:
+            model.train(was_training)
 
 
 def stream(

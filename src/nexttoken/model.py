@@ -429,12 +429,19 @@ class GPT(nn.Module):
         return Decoder(self).step(ids, input_pos, cache, length)
 
     def forward(
-        self, ids: torch.Tensor, *, cache: KVCache | None = None, pos: int = 0
+        self,
+        ids: torch.Tensor,
+        *,
+        cache: KVCache | None = None,
+        pos: int = 0,
+        last_only: bool = False,
     ) -> torch.Tensor:
         """Ids ``(B, T)`` at positions ``pos .. pos+T-1`` -> logits ``(B, T, vocab_size)``.
 
         With a ``cache``, keys and values of earlier positions come from it and those of
-        these positions are written to it.
+        these positions are written to it. ``last_only``: logits of the last position only,
+        ``(B, 1, vocab_size)`` (what decoding needs after a prompt; with GPT-2's 50,257 tokens
+        the output layer over every position is a third of a prompt's cost).
         """
         B, T = ids.shape
         end = pos + T
@@ -463,5 +470,7 @@ class GPT(nn.Module):
                 x = checkpoint(block, x, rope, None, i, pos, use_reentrant=False)
             else:
                 x = block(x, rope, cache, i, pos)
+        if last_only:
+            x = x[:, -1:]
         logits = self.lm_head(t.ln_f(x))  # (B, T, vocab_size)
         return logits * self.output_mult if self.output_mult != 1.0 else logits
