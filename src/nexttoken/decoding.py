@@ -5,7 +5,8 @@ operation costs microseconds of overhead whatever its size, and a 4-layer, width
 matrix products take about as long. :class:`Decoder` takes a snapshot of a :class:`GPT`'s
 weights as flat lists (transposed views, no copies) and runs the step with plain tensor
 functions: no module calls, no attribute lookups through ``nn.Module``, keys and values
-written to the cache with one ``index_copy_`` per layer.
+written to the cache with one copy per layer. With one row (batch-1 decoding) the activations
+stay vectors and each linear layer is one matrix-vector product (``addmv``).
 
 Sample paths of one prompt share its keys and values: with a ``prefix`` cache (the prompts,
 one row each) the step attends over a shared prompt with one matrix product for all of its
