@@ -284,3 +284,16 @@ def test_a_training_model_decodes_in_eval_mode_and_is_given_back_training():
     model.eval()
     assert torch.equal(generate(model, ids, 8, greedy=True), expected)
     assert not any(m.training for m in model.modules())
+
+
+def test_outputs_are_ordinary_tensors_a_caller_can_write_to():
+    # generate works on inference tensors inside; what it hands out must not be one
+    model = _model()
+    ids = torch.randint(3, 35, (2, 6))
+    for out in (
+        generate(model, ids, 5, seed=0),
+        generate(model, ids, 5, seed=0, eos_id=3),
+        next(iter(stream(model, ids, 5, seed=0))),
+    ):
+        assert not out.is_inference()
+        out[..., 0] = 1  # in place, outside inference mode
