@@ -243,9 +243,8 @@ class Decoder:
                 q, new = qkv[0], qkv[1:]
             else:
                 q, new = apply_rope(qkv[0], *rope), torch.stack((apply_rope(qkv[1], *rope), qkv[2]))
-            kv = cache.kv[i]
-            kv.narrow(3, slot, 1).copy_(new)
-            k, v = kv.narrow(3, 0, length).unbind(0)
+            cache.kv[i].narrow(3, slot, 1).copy_(new)
+            k, v = cache.k[i].narrow(2, 0, length), cache.v[i].narrow(2, 0, length)
             y = F.scaled_dot_product_attention(q, k, v, scale=self.scale).view(C)
             # bias + product, then + x: the sums of step's x + addmm(bias, ...), in its order
             a = torch.addmv(b_o, w_o, y) if b_o is not None else w_o.mv(y)

@@ -180,7 +180,7 @@ def _run(
                     elif shared_prefill and n == T0:
                         logits = model(unique, cache=cache, pos=0, last_only=True)[:, -1][rows]
                     elif n - start - cached_upto == 1:
-                        last = seq[:, n - 1 : n]
+                        last = seq.narrow(1, n - 1, 1)
                         if prefix is not None:
                             s = cached_upto - prefix.max_len  # this token's entry in `cache`
                             logits = step(last, cached_upto, cache, s + 1, slot=s, prefix=prefix)
