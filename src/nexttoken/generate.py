@@ -299,7 +299,8 @@ def generate(
     slide : how far the window jumps when a sequence outgrows it.
     eos_id : stop once every row has produced this id (the output is then shorter).
     compile : run each one-token step through ``torch.compile`` (fixed-shape cache; the first
-        call per batch size compiles for tens of seconds, later calls reuse it). Meant for GPUs:
+        call per batch size compiles, 3-5 s for the small benchmark model on a 2-core CPU, and
+        later calls reuse it). Meant for GPUs:
         on a CPU it was slower than the default eager step (docs/performance.md), and it gives
         up the shared-prompt cache of sample paths.
     """
