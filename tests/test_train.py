@@ -145,3 +145,31 @@ def test_windows_shift_targets_by_one_and_ignore_missing():
     assert (y[:, 1] == IGNORE).all()  # the target after 0.5 is the missing value
     x, y = TokenWindows(torch.arange(50), 8).batch(3, torch.Generator().manual_seed(0))
     assert torch.equal(y, x + 1)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
+def test_bf16_autocast_and_compile_train_like_fp32_eager(tmp_path):
+    # The options meant for GPUs run on a CPU too, so CI exercises them: the same three steps in
+    # bf16 autocast and through torch.compile, against plain fp32.
+    from torch._dynamo.utils import counters
+
+    graphs_before = counters["stats"]["unique_graphs"]
+    runs = {}
+    for name, kw in (("fp32", {}), ("bf16", {"precision": "bf16"}), ("compile", {"compile": True})):
+        tok, data, model = _setup(dropout=0.0)
+        logs = []
+        cfg = _config(3, eval_every=1, log_every=1, **kw)
+        train(model, tok, data, data, cfg, tmp_path / name, on_log=logs.append)
+        runs[name] = (
+            torch.cat([p.detach().flatten() for p in model.parameters()]),
+            [r["loss"] for r in logs],
+        )
+    weights, losses = runs["fp32"]
+    assert losses[-1] < losses[0]
+    # compiled kernels round differently; the run is the same to a few ulps
+    torch.testing.assert_close(runs["compile"][0], weights, rtol=1e-4, atol=1e-5)
+    assert runs["compile"][1] == pytest.approx(losses, rel=1e-5)
+    assert counters["stats"]["unique_graphs"] > graphs_before  # it did compile
+    # bf16 matmuls: close to fp32, and not the same numbers (autocast was on)
+    assert runs["bf16"][1] == pytest.approx(losses, abs=0.02)
+    assert runs["bf16"][1] != losses
