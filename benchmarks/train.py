@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -39,16 +40,18 @@ CONFIGS: dict[str, dict[str, int]] = {
     ),
 }
 
-# Dense peak TFLOP/s (no sparsity) by device name, from the vendors' data sheets.
+# Dense peak TFLOP/s (no sparsity) by device name, from the vendors' data sheets: bf16 and tf32
+# on tensor cores, fp32 without. fp32 rows count against tf32 when matmuls may use it (this
+# script allows it on CUDA), since that is the rate the hardware then offers them.
 PEAK_TFLOPS = {
-    "H200": {"bf16": 989.0, "fp32": 67.0},
-    "H100 SXM": {"bf16": 989.0, "fp32": 67.0},
-    "H100 PCIe": {"bf16": 756.0, "fp32": 51.0},
-    "H100": {"bf16": 989.0, "fp32": 67.0},
-    "A100": {"bf16": 312.0, "fp32": 19.5},
-    "L4": {"bf16": 121.0, "fp32": 30.3},
-    "A10": {"bf16": 125.0, "fp32": 31.2},
-    "RTX 4090": {"bf16": 165.0, "fp32": 82.6},
+    "H200": {"bf16": 989.0, "tf32": 494.7, "fp32": 67.0},
+    "H100 SXM": {"bf16": 989.0, "tf32": 494.7, "fp32": 67.0},
+    "H100 PCIe": {"bf16": 756.0, "tf32": 378.0, "fp32": 51.0},
+    "H100": {"bf16": 989.0, "tf32": 494.7, "fp32": 67.0},
+    "A100": {"bf16": 312.0, "tf32": 156.0, "fp32": 19.5},
+    "L4": {"bf16": 121.0, "tf32": 60.0, "fp32": 30.3},
+    "A10": {"bf16": 125.0, "tf32": 62.5, "fp32": 31.2},
+    "RTX 4090": {"bf16": 165.2, "tf32": 82.6, "fp32": 82.6},
 }
 
 
@@ -187,16 +190,25 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def peak_for(name: str, precision: str, tf32: bool) -> float | None:
+    """The peak TFLOP/s of the card called ``name`` for a run in ``precision`` (None: unknown
+    card; pass ``--peak-tflops``). A key matches as a whole model name ("A10" is not found in
+    "A100", nor "L4" in "L40S"); the first match wins, so "H100 PCIe" comes before "H100"."""
+    for key, peaks in PEAK_TFLOPS.items():
+        if re.search(rf"(?<![0-9a-z]){re.escape(key)}(?![0-9a-z])", name, re.IGNORECASE):
+            if precision == "bf16":
+                return peaks["bf16"]
+            return peaks["tf32"] if tf32 else peaks["fp32"]
+    return None
+
+
 def peak_tflops(device: str, precision: str, override: float | None) -> float | None:
     if override:
         return override
     if not device.startswith("cuda"):
         return None
-    name = torch.cuda.get_device_name(device)
-    for key, peaks in PEAK_TFLOPS.items():
-        if key.lower() in name.lower():
-            return peaks["bf16" if precision == "bf16" else "fp32"]
-    return None
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    return peak_for(torch.cuda.get_device_name(device), precision, tf32)
 
 
 def main() -> None:

@@ -45,3 +45,25 @@ def test_training_benchmark_runs_and_prints_ratios():
     assert "plain PyTorch (reference)" in out and "gradient checkpointing" in out
     rows = [line for line in out.splitlines() if line.startswith("| nexttoken")]
     assert len(rows) == 2
+
+
+def test_mfu_peaks_match_whole_card_names_and_the_matmul_precision():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_train", ROOT / "benchmarks" / "train.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_train"] = bench  # its dataclasses look their module up there
+    try:
+        spec.loader.exec_module(bench)
+    finally:
+        del sys.modules["bench_train"]
+    peak = bench.peak_for
+    assert peak("NVIDIA H100 80GB HBM3", "bf16", tf32=True) == 989.0  # SXM, named without "SXM"
+    assert peak("NVIDIA H100 PCIe", "bf16", tf32=True) == 756.0
+    assert peak("NVIDIA H200", "fp32", tf32=True) == 494.7  # fp32 matmuls on TF32 tensor cores
+    assert peak("NVIDIA H200", "fp32", tf32=False) == 67.0
+    assert peak("NVIDIA A100-SXM4-80GB", "bf16", tf32=True) == 312.0
+    assert peak("NVIDIA A10G", "bf16", tf32=True) is None  # not the A10's numbers, nor A100's
+    assert peak("NVIDIA L40S", "bf16", tf32=True) is None  # "L4" is not in "L40S"
+    assert peak("NVIDIA L4", "bf16", tf32=True) == 121.0
