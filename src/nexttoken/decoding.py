@@ -77,9 +77,29 @@ class Decoder:
         def linear(m: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
             return m.weight.t(), m.bias
 
+        # The one-row step calls the norm directly with each norm's arguments (no wrapper)
+        self.norm_fn: Callable[..., torch.Tensor]
+        if config.norm == "rmsnorm":
+            self.norm_fn = torch.rms_norm
+
+            def norm_args(norm: Any) -> tuple[Any, ...]:
+                return (shape, norm.weight, eps)
+        else:
+            self.norm_fn = torch.layer_norm
+
+            def norm_args(norm: Any) -> tuple[Any, ...]:
+                return (shape, norm.weight, getattr(norm, "bias", None), eps)
+
+        def linear_mv(m: Any) -> tuple[torch.Tensor, torch.Tensor]:
+            """The weight as stored, (out, in), and its bias (zeros when it has none, so that
+            every product is one ``addmv``; adding 0 changes no value)."""
+            bias = m.bias if m.bias is not None else m.weight.new_zeros(m.weight.shape[0])
+            return m.weight, bias
+
         self.layers = []
-        # The same weights for the one-row step, as stored ((out, in), for matrix-vector products)
-        self.layers_mv = []
+        # The same weights for the one-row step, flat: norm 1's arguments, (w, b) of the q/k/v
+        # and output projections, norm 2's arguments, (w, b) of the two MLP layers
+        self.layers_mv: list[tuple[Any, ...]] = []
         for block in t.h:
             attn, mlp = cast(Any, block.attn), cast(Any, block.mlp)
             self.layers.append(
@@ -94,15 +114,16 @@ class Decoder:
             )
             self.layers_mv.append(
                 (
-                    _norm_params(block.ln_1),
-                    (attn.c_attn.weight, attn.c_attn.bias),
-                    (attn.c_proj.weight, attn.c_proj.bias),
-                    _norm_params(block.ln_2),
-                    (mlp.c_fc.weight, mlp.c_fc.bias),
-                    (mlp.c_proj.weight, mlp.c_proj.bias),
+                    norm_args(block.ln_1),
+                    *linear_mv(attn.c_attn),
+                    *linear_mv(attn.c_proj),
+                    norm_args(block.ln_2),
+                    *linear_mv(mlp.c_fc),
+                    *linear_mv(mlp.c_proj),
                 )
             )
         self.ln_f = _norm_params(t.ln_f) if self.pre else None
+        self.ln_f_args = norm_args(t.ln_f) if self.pre else None
         self.head = model.lm_head.weight.t()
         self.head_mv = model.lm_head.weight
         self.output_mult = model.output_mult
@@ -221,7 +242,8 @@ class Decoder:
         """:meth:`step` for one row and one token at an int position (batch-1 decoding): the
         activations stay vectors ``(C,)`` and each linear layer is one matrix-vector product with
         its bias (``addmv``), which costs less per call than a one-row ``addmm`` (no bias
-        broadcast, no transposed operand). The same arithmetic as :meth:`step` otherwise."""
+        broadcast, no transposed operand). The same arithmetic as :meth:`step` otherwise; the
+        loop is written flat because at this size Python's own overhead shows."""
         C, H, D = self.n_embd, self.n_head, self.head_size
         x = self.wte.index_select(0, ids.view(1)).view(C)
         if self.embed_scale != 1.0:
@@ -231,30 +253,26 @@ class Decoder:
             x = x + self.wpe[pos]
         elif self.rope is not None:
             rope = (self.rope[0].narrow(0, pos, 1), self.rope[1].narrow(0, pos, 1))
-        norm, act, pre = self.norm, self.act, self.pre
-        for i, (ln_1, (w_qkv, b_qkv), (w_o, b_o), ln_2, (w_fc, b_fc), (w_p, b_p)) in enumerate(
-            self.layers_mv
-        ):
-            h = norm(x, ln_1) if pre else x
-            qkv = (torch.addmv(b_qkv, w_qkv, h) if b_qkv is not None else w_qkv.mv(h)).view(
-                3, 1, H, 1, D
-            )
+        norm, act, pre, scale = self.norm_fn, self.act, self.pre, self.scale
+        addmv, attend = torch.addmv, F.scaled_dot_product_attention
+        kvs, ks, vs = cache.kv, cache.k, cache.v
+        for i, (n1, w_qkv, b_qkv, w_o, b_o, n2, w_fc, b_fc, w_p, b_p) in enumerate(self.layers_mv):
+            qkv = addmv(b_qkv, w_qkv, norm(x, *n1) if pre else x).view(3, 1, H, 1, D)
             if rope is None:
                 q, new = qkv[0], qkv[1:]
             else:
                 q, new = apply_rope(qkv[0], *rope), torch.stack((apply_rope(qkv[1], *rope), qkv[2]))
-            cache.kv[i].narrow(3, slot, 1).copy_(new)
-            k, v = cache.k[i].narrow(2, 0, length), cache.v[i].narrow(2, 0, length)
-            y = F.scaled_dot_product_attention(q, k, v, scale=self.scale).view(C)
+            kvs[i].narrow(3, slot, 1).copy_(new)
+            y = attend(q, ks[i].narrow(2, 0, length), vs[i].narrow(2, 0, length), scale=scale)
             # bias + product, then + x: the sums of step's x + addmm(bias, ...), in its order
-            a = torch.addmv(b_o, w_o, y) if b_o is not None else w_o.mv(y)
-            x = a.add_(x) if pre else norm(a.add_(x), ln_1)
-            h = norm(x, ln_2) if pre else x
-            h = act(torch.addmv(b_fc, w_fc, h) if b_fc is not None else w_fc.mv(h))
-            m = torch.addmv(b_p, w_p, h) if b_p is not None else w_p.mv(h)
-            x = m.add_(x) if pre else norm(m.add_(x), ln_2)
-        if self.ln_f is not None:
-            x = norm(x, self.ln_f)
+            if pre:
+                x = addmv(b_o, w_o, y.view(C)).add_(x)
+                x = addmv(b_p, w_p, act(addmv(b_fc, w_fc, norm(x, *n2)))).add_(x)
+            else:
+                x = norm(addmv(b_o, w_o, y.view(C)).add_(x), *n1)
+                x = norm(addmv(b_p, w_p, act(addmv(b_fc, w_fc, x))).add_(x), *n2)
+        if self.ln_f_args is not None:
+            x = norm(x, *self.ln_f_args)
         logits = self.head_mv.mv(x)
         if self.output_mult != 1.0:
             logits = logits * self.output_mult
