@@ -1,6 +1,6 @@
 """Sampling speed: nexttoken ``generate`` vs Hugging Face ``transformers`` ``generate``.
 
-    python benchmarks/generate.py [--configs small,124m] [--repeats 5] [--threads N]
+    python benchmarks/generate.py [--configs small,124m] [--repeats 10] [--threads N]
 
 Both run in this process on the identical architecture and weights (ours exported with
 ``save_hf_gpt2`` and loaded by ``GPT2LMHeadModel.from_pretrained``), sampling ``--new`` tokens
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=128)
     parser.add_argument("--paths", type=int, default=20)
     parser.add_argument(
-        "--repeats", type=int, default=5, help="timed rounds; the best of each is reported"
+        "--repeats", type=int, default=10, help="timed rounds; the best of each is reported"
     )
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
