@@ -27,13 +27,17 @@ def test_logits_for_every_position(overrides):
 
 
 @pytest.mark.parametrize("overrides", VARIANTS)
-def test_last_only_gives_the_last_positions_logits(overrides):
+def test_last_logits_are_the_forwards_last_position(overrides):
     torch.manual_seed(0)
     model = GPT(tiny_config(**overrides)).eval()
     ids = torch.randint(0, 35, (3, 11))
-    last = model(ids, last_only=True)
+    last = model.last_logits(ids)
     assert last.shape == (3, 1, 35)
     torch.testing.assert_close(last, model(ids)[:, -1:])
+    cache = model.new_cache(3) if model.config.causal else None
+    if cache is not None:  # and with a cache, continuing a prompt
+        model(ids[:, :6], cache=cache, pos=0)
+        torch.testing.assert_close(model.last_logits(ids[:, 6:], cache=cache, pos=6), last)
 
 
 @pytest.mark.parametrize("overrides", VARIANTS)

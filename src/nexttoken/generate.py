@@ -164,10 +164,10 @@ def _run(
             # inference mode: no autograd bookkeeping per op (about 10% of a small model's step)
             with step_mode:
                 if last_token_only:
-                    logits = model(seq[:, n - 1 : n], last_only=True)[:, -1]
+                    logits = model.last_logits(seq[:, n - 1 : n])[:, -1]
                 elif cache is None:
                     start = _window_start(n, start, window, keep)
-                    logits = model(seq[:, start:n], last_only=True)[:, -1]
+                    logits = model.last_logits(seq[:, start:n])[:, -1]
                 else:
                     new_start = _window_start(n, start, window, keep)
                     if new_start != start:
@@ -175,10 +175,10 @@ def _run(
                         if prefix is not None:  # the rows no longer share their window
                             prefix, cache = None, model.new_cache(B)
                     if prefix is not None and n == T0:
-                        logits = model(unique, cache=prefix, pos=0, last_only=True)[:, -1]
+                        logits = model.last_logits(unique, cache=prefix, pos=0)[:, -1]
                         logits = logits.repeat_interleave(B // unique.shape[0], dim=0)
                     elif shared_prefill and n == T0:
-                        logits = model(unique, cache=cache, pos=0, last_only=True)[:, -1][rows]
+                        logits = model.last_logits(unique, cache=cache, pos=0)[:, -1][rows]
                     elif n - start - cached_upto == 1:
                         last = seq.narrow(1, n - 1, 1)
                         if prefix is not None:
@@ -191,11 +191,8 @@ def _run(
                             logits = step(last, cached_upto, cache, cached_upto + 1)
                         logits = logits[:, -1]
                     else:
-                        logits = model(
-                            seq[:, start + cached_upto : n],
-                            cache=cache,
-                            pos=cached_upto,
-                            last_only=True,
+                        logits = model.last_logits(
+                            seq[:, start + cached_upto : n], cache=cache, pos=cached_upto
                         )[:, -1]
                     cached_upto = n - start
                 logits = logits.float()

@@ -429,20 +429,25 @@ class GPT(nn.Module):
         return Decoder(self).step(ids, input_pos, cache, length)
 
     def forward(
-        self,
-        ids: torch.Tensor,
-        *,
-        cache: KVCache | None = None,
-        pos: int = 0,
-        last_only: bool = False,
+        self, ids: torch.Tensor, *, cache: KVCache | None = None, pos: int = 0
     ) -> torch.Tensor:
         """Ids ``(B, T)`` at positions ``pos .. pos+T-1`` -> logits ``(B, T, vocab_size)``.
 
         With a ``cache``, keys and values of earlier positions come from it and those of
-        these positions are written to it. ``last_only``: logits of the last position only,
-        ``(B, 1, vocab_size)`` (what decoding needs after a prompt; with GPT-2's 50,257 tokens
-        the output layer over every position is a third of a prompt's cost).
+        these positions are written to it.
         """
+        return self._logits(self._hidden(ids, cache, pos))
+
+    def last_logits(
+        self, ids: torch.Tensor, *, cache: KVCache | None = None, pos: int = 0
+    ) -> torch.Tensor:
+        """:meth:`forward`'s logits of the last position only, ``(B, 1, vocab_size)``: what
+        decoding needs after a prompt. The output layer runs for one position instead of T
+        (with GPT-2's 50,257 tokens it is about a third of a prompt's cost)."""
+        return self._logits(self._hidden(ids, cache, pos)[:, -1:])
+
+    def _hidden(self, ids: torch.Tensor, cache: KVCache | None, pos: int) -> torch.Tensor:
+        """The last block's output ``(B, T, C)`` (before the final norm)."""
         B, T = ids.shape
         end = pos + T
         if end > self.config.context_length:
@@ -470,7 +475,8 @@ class GPT(nn.Module):
                 x = checkpoint(block, x, rope, None, i, pos, use_reentrant=False)
             else:
                 x = block(x, rope, cache, i, pos)
-        if last_only:
-            x = x[:, -1:]
-        logits = self.lm_head(t.ln_f(x))  # (B, T, vocab_size)
+        return x
+
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, vocab_size)
         return logits * self.output_mult if self.output_mult != 1.0 else logits
