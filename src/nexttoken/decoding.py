@@ -53,11 +53,6 @@ class Decoder:
         self.pre = config.norm_position == "pre"
         eps = config.layer_norm_epsilon
         shape = (config.n_embd,)
-        self.norm: Callable[[torch.Tensor, Any], torch.Tensor]
-        if config.norm == "rmsnorm":
-            self.norm = lambda x, wb: torch.rms_norm(x, shape, wb[0], eps)
-        else:  # torch.layer_norm: the functional form minus its Python wrapper
-            self.norm = lambda x, wb: torch.layer_norm(x, shape, wb[0], wb[1], eps)
         self.act: Callable[[torch.Tensor], torch.Tensor]
         if config.activation == "gelu_new":
             self.act = lambda h: F.gelu(h, approximate="tanh")
@@ -77,7 +72,7 @@ class Decoder:
         def linear(m: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
             return m.weight.t(), m.bias
 
-        # The one-row step calls the norm directly with each norm's arguments (no wrapper)
+        # Norms are called directly with each norm's stored arguments (no wrapper per call)
         self.norm_fn: Callable[..., torch.Tensor]
         if config.norm == "rmsnorm":
             self.norm_fn = torch.rms_norm
@@ -104,10 +99,10 @@ class Decoder:
             attn, mlp = cast(Any, block.attn), cast(Any, block.mlp)
             self.layers.append(
                 (
-                    _norm_params(block.ln_1),
+                    norm_args(block.ln_1),
                     linear(attn.c_attn),
                     linear(attn.c_proj),
-                    _norm_params(block.ln_2),
+                    norm_args(block.ln_2),
                     linear(mlp.c_fc),
                     linear(mlp.c_proj),
                 )
@@ -122,7 +117,6 @@ class Decoder:
                     *linear_mv(mlp.c_proj),
                 )
             )
-        self.ln_f = _norm_params(t.ln_f) if self.pre else None
         self.ln_f_args = norm_args(t.ln_f) if self.pre else None
         self.head = model.lm_head.weight.t()
         self.head_mv = model.lm_head.weight
@@ -193,11 +187,11 @@ class Decoder:
             visible = torch.zeros(T, keys, dtype=x.dtype, device=x.device).masked_fill_(
                 cache.positions[None, :keys] > where[:, None], float("-inf")
             )
-        norm, act, pre = self.norm, self.act, self.pre
+        norm, act, pre = self.norm_fn, self.act, self.pre
         for i, (ln_1, (w_qkv, b_qkv), (w_o, b_o), ln_2, (w_fc, b_fc), (w_p, b_p)) in enumerate(
             self.layers
         ):
-            h = norm(x, ln_1) if pre else x
+            h = norm(x, *ln_1) if pre else x
             qkv = torch.addmm(b_qkv, h, w_qkv) if b_qkv is not None else h.mm(w_qkv)
             if N == 1:  # one row, one token: already in (3, B, H, T, D) order
                 qkv = qkv.view(3, 1, H, 1, D)
@@ -224,13 +218,13 @@ class Decoder:
                 if b_o is not None
                 else y.reshape(N, C).mm(w_o)
             )
-            x = x + a if pre else norm(x + a, ln_1)
-            h = norm(x, ln_2) if pre else x
+            x = x + a if pre else norm(x + a, *ln_1)
+            h = norm(x, *ln_2) if pre else x
             h = act(torch.addmm(b_fc, h, w_fc) if b_fc is not None else h.mm(w_fc))
             m = torch.addmm(b_p, h, w_p) if b_p is not None else h.mm(w_p)
-            x = x + m if pre else norm(x + m, ln_2)
-        if self.ln_f is not None:
-            x = norm(x, self.ln_f)
+            x = x + m if pre else norm(x + m, *ln_2)
+        if self.ln_f_args is not None:
+            x = norm(x, *self.ln_f_args)
         logits = x.mm(self.head)
         if self.output_mult != 1.0:
             logits = logits * self.output_mult
@@ -277,10 +271,6 @@ class Decoder:
         if self.output_mult != 1.0:
             logits = logits * self.output_mult
         return logits.view(1, 1, -1)
-
-
-def _norm_params(norm: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    return norm.weight, getattr(norm, "bias", None)
 
 
 def _attend_with_prefix(
