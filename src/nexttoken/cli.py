@@ -55,6 +55,10 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "bins": 128,
     "low": -4.0,
     "high": 4.0,
+    # "standard" (subtract the context mean, divide by its std) survives levels and trends;
+    # measured in docs/evaluation.md. Checkpoints keep the scaling they were trained with.
+    "scaling": "standard",
+    "sources": "kernelsynth=0.4,structured=0.3,oscillators=0.1,mixup=0.2",
     "families": ",".join(
         [
             "single_sine",
@@ -148,14 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "train",
-        help="train a GPT on oscillators, a CSV of series or a text file",
+        help="train a GPT on oscillators, the synthetic corpus, a CSV of series or a text file",
         description="Train a model. Settings come from the defaults, then --config FILE (JSON "
         'with the long flag names as keys, e.g. {"n_layer": 4}), then the flags given here.',
     )
     p.add_argument(
         "--data",
         required=True,
-        help="'oscillators', a CSV of series (one column each) or a .txt file",
+        help="'oscillators' (zero-mean oscillator families), 'synthetic' (series with levels, trends "
+        "and calendar seasons: KernelSynth, structured oscillators, TSMixup), a CSV of series "
+        "(one column each) or a .txt file",
     )
     p.add_argument("--out", required=True, help="checkpoint directory to write")
     p.add_argument("--config", help="JSON file of settings")
@@ -244,14 +250,28 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="width at which muP equals standard (tune --lr there; default: --n-embd)",
     )
-    g = p.add_argument_group("signals (oscillators, CSV)")
+    g = p.add_argument_group("signals (oscillators, synthetic, CSV)")
     g.add_argument("--bins", type=_positive_int, default=None, help="number of value bins")
+    g.add_argument(
+        "--scaling",
+        choices=["mean", "standard"],
+        default=None,
+        help="how each window is scaled before binning: standard (minus the mean, over the std; "
+        "default, survives levels) or mean (over the mean |value|, as Chronos)",
+    )
+    g.add_argument(
+        "--sources",
+        default=None,
+        help="shares of the synthetic corpus, e.g. kernelsynth=0.4,structured=0.3,oscillators=0.1,mixup=0.2",
+    )
     g.add_argument(
         "--low", type=float, default=None, help="lowest bin centre (in units of the scale)"
     )
     g.add_argument("--high", type=float, default=None, help="highest bin centre")
     g.add_argument("--families", default=None, help="comma-separated oscillator families")
-    g.add_argument("--n-series", type=_positive_int, default=None, help="oscillators to generate")
+    g.add_argument(
+        "--n-series", type=_positive_int, default=None, help="series to generate (oscillators, synthetic)"
+    )
     g.add_argument(
         "--series-length", type=_positive_int, default=None, help="steps per generated oscillator"
     )
@@ -492,16 +512,36 @@ def _noise_levels(value: Any) -> list[float]:
     return levels
 
 
+def _sources(value: Any) -> dict[str, float]:
+    from .synthetic import SOURCES
+
+    shares: dict[str, float] = {}
+    for item in str(value).split(","):
+        if not item.strip():
+            continue
+        name, _, share = item.partition("=")
+        name = name.strip()
+        if name not in SOURCES:
+            raise CLIError(f"--sources: unknown source {name!r}; choose from {', '.join(SOURCES)}")
+        try:
+            shares[name] = float(share) if share.strip() else 1.0
+        except ValueError:
+            raise CLIError(f"--sources: {item!r} is not NAME=SHARE (e.g. kernelsynth=0.4)") from None
+    if not shares or any(v < 0 for v in shares.values()) or sum(shares.values()) <= 0:
+        raise CLIError(f"--sources {value!r}: give NAME=SHARE items with shares >= 0, not all 0")
+    return shares
+
+
 def _data_kind(data: str) -> str:
-    if data == "oscillators":
-        return "oscillators"
+    if data in ("oscillators", "synthetic"):
+        return data
     for ext in ("csv", "txt"):
         if data.lower().endswith("." + ext):
             if not Path(data).is_file():
                 raise CLIError(f"--data {data}: no such file")
             return ext
     raise CLIError(
-        f"--data {data!r}: give 'oscillators', a .csv file of series or a .txt file of text"
+        f"--data {data!r}: give 'oscillators', 'synthetic', a .csv file of series or a .txt file of text"
     )
 
 
@@ -515,6 +555,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         SeriesWindows,
         csv_datasets,
         oscillator_datasets,
+        synthetic_datasets,
         text_datasets,
     )
     from .model import GPT, GPTConfig
@@ -551,7 +592,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     else:
         tokenizer = SignalTokenizer(
-            n_bins=int(s["bins"]), low=float(s["low"]), high=float(s["high"])
+            n_bins=int(s["bins"]),
+            low=float(s["low"]),
+            high=float(s["high"]),
+            scaling=str(s["scaling"]),
         )
     if s["objective"] == "mlm" and kind == "txt":
         raise CLIError(
@@ -608,6 +652,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             length=int(s["series_length"]),
             seed=int(s["seed"]),
             noise=_noise_levels(s["noise"]),
+        )
+    elif kind == "synthetic":
+        train_data, val_data = synthetic_datasets(
+            tokenizer,
+            context,
+            n_series=int(s["n_series"]),
+            length=int(s["series_length"]),
+            seed=int(s["seed"]),
+            noise=_noise_levels(s["noise"]),
+            shares=_sources(s["sources"]),
         )
     elif kind == "csv":
         train_data, val_data = csv_datasets(data, tokenizer, context)
@@ -724,13 +778,15 @@ def _forecast_heatmap(lm: Any, f: Any, context: np.ndarray, path: str, name: str
 
     tok = lm.tokenizer
     window = lm.model.config.context_length
-    prompt = tok.values_to_ids(torch.tensor(context[-window:])[None], torch.tensor([f.scale[0]]))[0]
+    prompt = tok.values_to_ids(
+        torch.tensor(context[-window:])[None], torch.tensor([f.scale[0]]), torch.tensor([f.loc[0]])
+    )[0]
     path_ids = torch.cat([prompt, torch.as_tensor(f.ids[0, 0])])
     probs = step_distributions(lm.model, path_ids, len(prompt)).numpy()[:, tok.n_special :]
     distribution_heatmap(
         path,
         probs,
-        tok.centers().numpy() * f.scale[0],
+        tok.centers().numpy() * f.scale[0] + f.loc[0],
         path_values=f.samples[0, 0],
         title=f"{name}: next-token distribution at each step of one sampled path",
     )
@@ -760,11 +816,11 @@ def cmd_next(args: argparse.Namespace) -> int:
         from .plots import next_token_bars
 
         probs = next_token_probs(lm.model, torch.tensor(table.prompt_ids)).numpy()
-        scale = lm.scale_of(args.prompt)
+        affine = lm.affine_of(args.prompt)
         if lm.is_signal:
             tok = lm.tokenizer
             first = tok.n_special  # type: ignore[union-attr]
-            labels = [lm.token_str(i, scale) for i in range(first, len(probs))]
+            labels = [lm.token_str(i, *affine) for i in range(first, len(probs))]
             next_token_bars(
                 args.plot,
                 probs[first:],
@@ -805,7 +861,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     if isinstance(lm.tokenizer, SignalTokenizer):
         kwargs["suppress_ids"] = lm.tokenizer.special_ids
-    scale = lm.scale_of(args.prompt)
+    affine = lm.affine_of(args.prompt)
     new: list[int] = []
     shown = ""
     live = not args.json
@@ -815,7 +871,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         new.append(int(tok[0]))
         if live:
             if lm.is_signal:
-                sys.stdout.write(("" if len(new) == 1 else ",") + lm.token_str(new[-1], scale))
+                sys.stdout.write(("" if len(new) == 1 else ",") + lm.token_str(new[-1], *affine))
             else:
                 text = lm.decode(new)
                 sys.stdout.write(text[len(shown) :])  # BPE pieces can complete a character later
@@ -826,7 +882,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return 0
     out: dict[str, Any] = {"prompt_ids": ids, "ids": new}
     if lm.is_signal:
-        values = [float(v) for v in lm.decode(new, scale)]
+        values = [float(v) for v in lm.decode(new, *affine)]
         out["values"] = values
         out["text"] = ",".join(f"{v:.6g}" for v in values)
     else:
@@ -843,9 +899,9 @@ def cmd_sample_frequencies(args: argparse.Namespace) -> int:
 
     lm = load(args.model, allow_pickle=args.allow_pickle)
     ids = lm.encode(args.prompt)
-    scale = lm.scale_of(args.prompt)
+    affine = lm.affine_of(args.prompt)
     probs = next_token_probs(lm.model, torch.tensor(ids))
-    table = sample_frequencies(probs, args.n, lambda i: lm.token_str(i, scale), args.top, args.seed)
+    table = sample_frequencies(probs, args.n, lambda i: lm.token_str(i, *affine), args.top, args.seed)
     if args.json:
         print(json.dumps({"prompt_ids": ids, **table.to_json()}))
     else:

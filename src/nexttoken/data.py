@@ -24,6 +24,7 @@ __all__ = [
     "TokenWindows",
     "MaskedWindows",
     "oscillator_datasets",
+    "synthetic_datasets",
     "csv_datasets",
     "text_datasets",
 ]
@@ -40,7 +41,8 @@ class Batches(Protocol):
 class SeriesWindows:
     """Random windows of ``context_length + 1`` steps from real-valued series, tokenized per window.
 
-    Each window is scaled by its own mean absolute value, as a forecast context is.
+    Each window is scaled by its own statistics (the tokenizer's ``scaling``), as a forecast
+    context is.
     """
 
     def __init__(self, series: np.ndarray, tokenizer: SignalTokenizer, context_length: int):
@@ -69,7 +71,8 @@ class SeriesWindows:
         offsets = torch.randint(length - self.window + 1, (batch_size,), generator=generator)
         cols = offsets[:, None] + torch.arange(self.window)
         windows = self.values[rows[:, None], cols]  # (B, T + 1)
-        ids = self.tokenizer.values_to_ids(windows, self.tokenizer.scale_of(windows))
+        loc, scale = self.tokenizer.loc_scale(windows)
+        ids = self.tokenizer.values_to_ids(windows, scale, loc)
         y = ids[:, 1:].clone()
         y[y == self.tokenizer.PAD] = IGNORE
         return ids[:, :-1], y
@@ -180,6 +183,44 @@ def oscillator_datasets(
         counts = [n // len(levels) + (i < n % len(levels)) for i in range(len(levels))]
         parts = [
             mixture(families, c, length, seed=base_seed + 7919 * k, noise=lv)[0]
+            for k, (c, lv) in enumerate(zip(counts, levels))
+            if c > 0
+        ]
+        return np.concatenate(parts, axis=0)
+
+    train = draw(n_series, seed)
+    val = draw(max(64, n_series // 16), seed + 1_000_003)
+    return SeriesWindows(train, tokenizer, context_length), SeriesWindows(
+        val, tokenizer, context_length
+    )
+
+
+def synthetic_datasets(
+    tokenizer: SignalTokenizer,
+    context_length: int,
+    *,
+    n_series: int = 4096,
+    length: int = 512,
+    seed: int = 0,
+    noise: float | Sequence[float] = 0.0,
+    shares: dict[str, float] | None = None,
+) -> tuple[SeriesWindows, SeriesWindows]:
+    """Train and validation windows from the synthetic corpus (:func:`nexttoken.synthetic.corpus`).
+
+    Series with levels, trends and calendar seasons (KernelSynth, structured oscillators,
+    TSMixup); validation series come from a disjoint seed. ``noise`` levels split the series.
+    """
+    from .synthetic import corpus
+
+    length = max(length, context_length + 1)
+    levels = [float(noise)] if isinstance(noise, (int, float)) else [float(v) for v in noise]
+    if not levels:
+        raise ValueError("noise lists no levels; give one number or several")
+
+    def draw(n: int, base_seed: int) -> np.ndarray:
+        counts = [n // len(levels) + (i < n % len(levels)) for i in range(len(levels))]
+        parts = [
+            corpus(c, length, seed=base_seed + 7919 * k, shares=shares, noise=lv)
             for k, (c, lv) in enumerate(zip(counts, levels))
             if c > 0
         ]

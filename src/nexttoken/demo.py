@@ -202,7 +202,7 @@ def _figures(out: Path, lm: Any, examples: dict[str, Any], s: dict[str, Any]) ->
     ctx, truth, f = examples["single_sine"]
     prompt = ",".join(f"{v:.4g}" for v in ctx[0])
     table = lm.next_token_distribution(prompt, top_k=10)
-    scale = lm.scale_of(prompt)
+    scale, loc = lm.affine_of(prompt)
     text = (
         f"prompt: the first held-out sinusoid, {len(ctx[0])} values (last 5: "
         f"{', '.join(f'{v:.3f}' for v in ctx[0][-5:])})\ntrue next value: {truth[0][0]:.4f}\n\n{table.format()}\n"
@@ -231,9 +231,9 @@ def _figures(out: Path, lm: Any, examples: dict[str, Any], s: dict[str, Any]) ->
         )
         figures[f"forecast_{family}"] = name
     probs = next_token_probs(lm.model, torch.tensor(table.prompt_ids)).numpy()[tok.n_special :]
-    labels = [tok.token_str(i, scale) for i in range(tok.n_special, tok.vocab_size)]
+    labels = [tok.token_str(i, scale, loc) for i in range(tok.n_special, tok.vocab_size)]
     true_bin = (
-        tok.values_to_ids(torch.tensor([[truth[0][0]]]), torch.tensor([scale]))[0, 0]
+        tok.values_to_ids(torch.tensor([[truth[0][0]]]), torch.tensor([scale]), loc)[0, 0]
         - tok.n_special
     )
     next_token_bars(
@@ -247,10 +247,10 @@ def _figures(out: Path, lm: Any, examples: dict[str, Any], s: dict[str, Any]) ->
     figures["next_token_plot"] = "next_token.png"
     # Per-step distributions along the first sampled path of the first sinusoid.
     ctx, truth, f = examples["single_sine"]
-    prompt_ids = tok.values_to_ids(torch.tensor(ctx[:1]), torch.tensor([f.scale[0]]))[0]
+    prompt_ids = tok.values_to_ids(torch.tensor(ctx[:1]), torch.tensor([f.scale[0]]), f.loc[0])[0]
     path = torch.cat([prompt_ids, torch.as_tensor(f.ids[0, 0])])
     probs_steps = step_distributions(lm.model, path, len(prompt_ids)).numpy()[:, tok.n_special :]
-    centers = tok.centers().numpy() * f.scale[0]
+    centers = tok.centers().numpy() * f.scale[0] + f.loc[0]
     distribution_heatmap(
         out / "heatmap.png",
         probs_steps,

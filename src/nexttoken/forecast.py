@@ -30,13 +30,14 @@ class Forecast:
     samples : ``(series, num_samples, horizon)`` values.
     quantile_levels : the levels of ``quantiles``.
     ids : ``(series, num_samples, horizon)`` the sampled token ids.
-    scale : ``(series,)`` the scale each context was divided by.
+    scale, loc : ``(series,)`` each context was tokenized as ``(x - loc) / scale``.
     """
 
     samples: np.ndarray
     quantile_levels: tuple[float, ...] = DEFAULT_QUANTILES
     ids: np.ndarray | None = None
     scale: np.ndarray | None = None
+    loc: np.ndarray | None = None
     names: list[str] = field(default_factory=list)
 
     @property
@@ -153,6 +154,7 @@ def forecast(
     samples = np.empty((len(series), num_samples, horizon))
     ids_out = np.empty((len(series), num_samples, horizon), dtype=np.int64)
     scales = np.empty(len(series))
+    locs = np.empty(len(series))
     by_length: dict[int, list[int]] = {}
     for i, v in enumerate(series):
         by_length.setdefault(len(v), []).append(i)
@@ -160,7 +162,7 @@ def forecast(
     for members in by_length.values():
         for b in range(0, len(members), per_batch):
             group = members[b : b + per_batch]
-            ids, scale = tok.input_transform(np.stack([series[i] for i in group]))
+            ids, loc, scale = tok.input_transform(np.stack([series[i] for i in group]))
             paths = generate(
                 lm.model,
                 ids.repeat_interleave(num_samples, dim=0).to(device),
@@ -173,14 +175,18 @@ def forecast(
                 generator=generator,
                 suppress_ids=tok.special_ids,
             )[:, -horizon:].cpu()
-            values = tok.ids_to_values(paths, scale.repeat_interleave(num_samples))
+            values = tok.ids_to_values(
+                paths, scale.repeat_interleave(num_samples), loc.repeat_interleave(num_samples)
+            )
             samples[group] = values.numpy().reshape(len(group), num_samples, horizon)
             ids_out[group] = paths.numpy().reshape(len(group), num_samples, horizon)
             scales[group] = scale.numpy()
+            locs[group] = loc.numpy()
     return Forecast(
         samples=samples,
         quantile_levels=tuple(quantile_levels),
         ids=ids_out,
         scale=scales,
+        loc=locs,
         names=list(names) if names is not None else [f"series_{i}" for i in range(len(series))],
     )

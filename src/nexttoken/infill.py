@@ -55,8 +55,8 @@ def infill(
         raise ValueError("the series has no observed values; there is nothing to condition on")
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    scale = tok.scale_of(torch.from_numpy(values)[None])
-    ids = tok.values_to_ids(torch.from_numpy(values)[None], scale)[0]
+    loc, scale = tok.loc_scale(torch.from_numpy(values)[None])
+    ids = tok.values_to_ids(torch.from_numpy(values)[None], scale, loc)[0]
     missing = torch.from_numpy(np.isnan(values))
     ids[missing] = tok.MASK
     window = model.config.context_length
@@ -78,7 +78,7 @@ def infill(
             choice = probs[commit].argmax(-1)
         ids[start + commit] = choice
         missing[start + commit] = False
-    filled = tok.ids_to_values(ids, scale[0]).numpy()
+    filled = tok.ids_to_values(ids, scale[0], loc[0]).numpy()
     out = values.copy()
     gaps = np.isnan(values)
     out[gaps] = filled[gaps]

@@ -71,11 +71,16 @@ class LanguageModel:
             )
         return values
 
-    def scale_of(self, prompt: Any) -> float:
-        """The scale a signal prompt is divided by (1.0 for text models)."""
+    def affine_of(self, prompt: Any) -> tuple[float, float]:
+        """``(scale, loc)`` of a signal prompt: its values were tokenized as ``(x - loc) / scale``.
+
+        ``(1.0, 0.0)`` for text models. Pass them on: ``lm.decode(ids, *lm.affine_of(prompt))``.
+        """
         if not isinstance(self.tokenizer, SignalTokenizer):
-            return 1.0
-        return float(self.tokenizer.scale_of(torch.from_numpy(self.prompt_values(prompt))[None])[0])
+            return 1.0, 0.0
+        values = torch.from_numpy(self.prompt_values(prompt))[None]
+        loc, scale = self.tokenizer.loc_scale(values)
+        return float(scale[0]), float(loc[0])
 
     def encode(self, prompt: Any) -> list[int]:
         """Text (or, for a signal model, numbers) -> token ids."""
@@ -88,16 +93,16 @@ class LanguageModel:
             raise ValueError("the prompt is empty; give at least one character")
         return ids
 
-    def decode(self, ids: Any, scale: float = 1.0) -> Any:
-        """Ids -> text, or values (bin centres times ``scale``) for a signal model."""
+    def decode(self, ids: Any, scale: float = 1.0, loc: float = 0.0) -> Any:
+        """Ids -> text, or values (bin centres times ``scale`` plus ``loc``) for a signal model."""
         ids = [int(i) for i in torch.as_tensor(ids).reshape(-1).tolist()]
         if isinstance(self.tokenizer, SignalTokenizer):
-            return self.tokenizer.decode(ids, scale)
+            return self.tokenizer.decode(ids, scale, loc)
         return self.tokenizer.decode(ids)
 
-    def token_str(self, token_id: int, scale: float = 1.0) -> str:
+    def token_str(self, token_id: int, scale: float = 1.0, loc: float = 0.0) -> str:
         if isinstance(self.tokenizer, SignalTokenizer):
-            return self.tokenizer.token_str(token_id, scale)
+            return self.tokenizer.token_str(token_id, scale, loc)
         return self.tokenizer.token_str(token_id)
 
     # --- prediction --------------------------------------------------------------------------
@@ -111,9 +116,9 @@ class LanguageModel:
                 "next-token distributions need a causal GPT; this model is a masked LM (use infill)"
             )
         ids = self.encode(prompt)
-        scale = self.scale_of(prompt)
+        affine = self.affine_of(prompt)
         probs = next_token_probs(self.model, torch.tensor(ids))
-        table = top_tokens(probs, ids, lambda i: self.token_str(i, scale), top_k)
+        table = top_tokens(probs, ids, lambda i: self.token_str(i, *affine), top_k)
         window = self.model.config.context_length
         if len(ids) > window:
             table.notes.append(f"the prompt has {len(ids)} tokens; the model saw its last {window}")
@@ -130,7 +135,7 @@ class LanguageModel:
         new = out[0, len(ids) :].tolist()
         result: dict[str, Any] = {"prompt_ids": ids, "ids": new}
         if isinstance(self.tokenizer, SignalTokenizer):
-            values = [float(v) for v in self.decode(new, self.scale_of(prompt))]
+            values = [float(v) for v in self.decode(new, *self.affine_of(prompt))]
             result["values"] = values
             result["text"] = ",".join(f"{v:.6g}" for v in values)
         else:

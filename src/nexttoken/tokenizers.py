@@ -20,6 +20,7 @@ import torch
 __all__ = [
     "Tokenizer",
     "SignalTokenizer",
+    "SCALINGS",
     "CharTokenizer",
     "BPETokenizer",
     "tokenizer_from_json",
@@ -40,6 +41,16 @@ class Tokenizer(Protocol):
     def token_str(self, token_id: int) -> str: ...
 
     def to_json(self) -> str: ...
+
+
+#: How a signal tokenizer puts a series on a common scale (see :class:`SignalTokenizer`).
+SCALINGS: tuple[str, ...] = ("mean", "standard")
+_TINY = 1e-14
+
+
+def _per_row(t: torch.Tensor) -> torch.Tensor:
+    """A per-row statistic ``(...)`` made to broadcast against values ``(..., T)``."""
+    return t.unsqueeze(-1) if t.ndim else t
 
 
 def parse_numbers(text: str) -> np.ndarray:
@@ -66,18 +77,28 @@ def parse_numbers(text: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SignalTokenizer:
-    """Mean-scaling and uniform binning of real values, with special tokens.
+    """Scaling and uniform binning of real values, with special tokens.
 
-    A series is divided by its scale (the mean absolute value of its context, NaNs ignored;
-    1.0 when that is zero or undefined), then each value goes to the nearest of ``n_bins``
-    equally spaced bin centres from ``low`` to ``high`` (boundaries at the midpoints; values
-    beyond the limits clamp to the end bins). Ids ``0..n_special-1`` are PAD, EOS, MASK and
-    bin ``b`` has id ``n_special + b``. NaN (missing) becomes PAD; special ids decode to NaN.
+    Each series is first put on a common scale from its own context (NaNs ignored), as
+    ``(x - loc) / scale``; ``scaling`` chooses how:
+
+    - ``"mean"``: ``loc = 0``, ``scale`` = mean absolute value (Chronos' mean scaling). A
+      level stays in the values, so a series far from zero uses few bins.
+    - ``"standard"``: ``loc`` = mean, ``scale`` = standard deviation (instance normalisation,
+      as TimesFM, Moirai and PatchTST): a level or a unit change leaves the ids unchanged.
+
+    A zero scale (a constant or all-zero context) falls back to a tiny positive one, so a
+    constant maps to the bin nearest zero and decodes back to (almost exactly) itself.
+    Then each value goes to the nearest of ``n_bins`` equally spaced bin centres from ``low``
+    to ``high`` (boundaries at the midpoints; values beyond the limits clamp to the end bins).
+    Ids ``0..n_special-1`` are PAD, EOS, MASK and bin ``b`` has id ``n_special + b``. NaN
+    (missing) becomes PAD; special ids decode to NaN.
     """
 
     n_bins: int = 512
     low: float = -6.0
     high: float = 6.0
+    scaling: str = "mean"
 
     kind = "signal"
     PAD = 0
@@ -93,6 +114,10 @@ class SignalTokenizer:
             raise ValueError(f"n_bins must be at least 2 (got {self.n_bins})")
         if not (math.isfinite(self.low) and math.isfinite(self.high) and self.low < self.high):
             raise ValueError(f"need finite low < high (got low={self.low}, high={self.high})")
+        if self.scaling not in SCALINGS:
+            raise ValueError(
+                f"unknown scaling {self.scaling!r}; choose one of {', '.join(SCALINGS)}"
+            )
 
     @property
     def vocab_size(self) -> int:
@@ -119,28 +144,57 @@ class SignalTokenizer:
         scale = total / observed.sum(-1).clamp(min=1)
         return torch.where(scale > 0, scale, torch.ones_like(scale))
 
-    def values_to_ids(self, values: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """``values`` ``(batch, T)`` and ``scale`` ``(batch,)`` -> ids ``(batch, T)`` (int64)."""
+    def loc_scale(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loc, scale)``, each ``(batch,)``, of each row of ``context`` ``(batch, T)``.
+
+        Values are tokenized as ``(x - loc) / scale``; see the class docstring.
+        """
+        context = torch.as_tensor(context, dtype=torch.float64)
+        if self.scaling == "mean":
+            return torch.zeros(context.shape[:-1], dtype=torch.float64), self.scale_of(context)
+        observed = ~torch.isnan(context)
+        count = observed.sum(-1).clamp(min=1)
+        filled = torch.where(observed, context, torch.zeros_like(context))
+        loc = filled.sum(-1) / count
+        dev = torch.where(observed, context - loc.unsqueeze(-1), torch.zeros_like(context))
+        std = (dev.square().sum(-1) / count).sqrt()
+        # A spread below ~1e-14 of the level is rounding, not signal: treat it as constant.
+        # Then a tiny scale (relative to the level) keeps the decoded values at the constant.
+        tiny = _TINY * torch.clamp(loc.abs(), min=1.0)
+        scale = torch.where(std > tiny, std, tiny)
+        return loc, scale
+
+    def values_to_ids(
+        self, values: torch.Tensor, scale: torch.Tensor, loc: torch.Tensor | float = 0.0
+    ) -> torch.Tensor:
+        """``values`` ``(batch, T)``, ``scale`` and ``loc`` ``(batch,)`` -> ids ``(batch, T)`` (int64)."""
         values = torch.as_tensor(values, dtype=torch.float64)
         scale = torch.as_tensor(scale, dtype=torch.float64, device=values.device)
-        scaled = values / scale.unsqueeze(-1)
+        loc_t = torch.as_tensor(loc, dtype=torch.float64, device=values.device)
+        scaled = (values - _per_row(loc_t)) / _per_row(scale)
         ids = torch.bucketize(scaled, self.boundaries(values.device)) + self.n_special
         return torch.where(torch.isnan(values), torch.full_like(ids, self.PAD), ids)
 
-    def ids_to_values(self, ids: torch.Tensor, scale: torch.Tensor | float = 1.0) -> torch.Tensor:
-        """Ids ``(..., T)`` -> bin-centre values ``(..., T)`` times ``scale`` ``(...)``; specials -> NaN."""
+    def ids_to_values(
+        self,
+        ids: torch.Tensor,
+        scale: torch.Tensor | float = 1.0,
+        loc: torch.Tensor | float = 0.0,
+    ) -> torch.Tensor:
+        """Ids ``(..., T)`` -> bin-centre values ``(..., T)`` times ``scale`` plus ``loc`` ``(...)``; specials -> NaN."""
         ids = torch.as_tensor(ids)
         centers = self.centers(ids.device)
         idx = (ids - self.n_special).clamp(0, self.n_bins - 1)
         vals = centers[idx]
         vals = torch.where(ids >= self.n_special, vals, torch.full_like(vals, math.nan))
         scale_t = torch.as_tensor(scale, dtype=torch.float64, device=ids.device)
-        return vals * (scale_t.unsqueeze(-1) if scale_t.ndim else scale_t)
+        loc_t = torch.as_tensor(loc, dtype=torch.float64, device=ids.device)
+        return vals * _per_row(scale_t) + _per_row(loc_t)
 
     def input_transform(
         self, context: torch.Tensor | np.ndarray
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Context values ``(batch, T)`` -> ``(ids (batch, T), scale (batch,))``."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Context values ``(batch, T)`` -> ``(ids (batch, T), loc (batch,), scale (batch,))``."""
         context = torch.as_tensor(np.asarray(context, dtype=np.float64))
         if context.ndim == 1:
             context = context[None]
@@ -148,27 +202,27 @@ class SignalTokenizer:
             raise ValueError(
                 "the series contains inf; give finite numbers (NaN marks a missing value)"
             )
-        scale = self.scale_of(context)
-        return self.values_to_ids(context, scale), scale
+        loc, scale = self.loc_scale(context)
+        return self.values_to_ids(context, scale, loc), loc, scale
 
     def encode(self, prompt: Any) -> list[int]:
-        """A 1-D series (or comma-separated text) -> ids, scaled by its own mean absolute value."""
+        """A 1-D series (or comma-separated text) -> ids, scaled by its own statistics."""
         values = (
             parse_numbers(prompt)
             if isinstance(prompt, str)
             else np.asarray(prompt, dtype=np.float64)
         )
-        ids, _ = self.input_transform(values.reshape(1, -1))
+        ids, _, _ = self.input_transform(values.reshape(1, -1))
         return ids[0].tolist()
 
-    def decode(self, ids: Sequence[int], scale: float = 1.0) -> np.ndarray:
-        """Ids -> values (bin centres times ``scale``); special ids give NaN."""
-        return self.ids_to_values(torch.as_tensor(list(ids), dtype=torch.long), scale).numpy()
+    def decode(self, ids: Sequence[int], scale: float = 1.0, loc: float = 0.0) -> np.ndarray:
+        """Ids -> values (bin centres times ``scale`` plus ``loc``); special ids give NaN."""
+        return self.ids_to_values(torch.as_tensor(list(ids), dtype=torch.long), scale, loc).numpy()
 
-    def token_str(self, token_id: int, scale: float = 1.0) -> str:
+    def token_str(self, token_id: int, scale: float = 1.0, loc: float = 0.0) -> str:
         if token_id < self.n_special:
             return ("PAD", "EOS", "MASK")[token_id]
-        return f"{float(self.ids_to_values(torch.tensor([token_id]), scale)[0]):.4g}"
+        return f"{float(self.ids_to_values(torch.tensor([token_id]), scale, loc)[0]):.4g}"
 
     def to_json(self) -> str:
         return json.dumps({"kind": self.kind, **asdict(self)}, indent=2)
@@ -288,8 +342,12 @@ def tokenizer_from_json(text: str) -> SignalTokenizer | CharTokenizer | BPEToken
         ) from None
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind == "signal":
+        # Files written before `scaling` existed used mean scaling.
         return SignalTokenizer(
-            n_bins=int(data["n_bins"]), low=float(data["low"]), high=float(data["high"])
+            n_bins=int(data["n_bins"]),
+            low=float(data["low"]),
+            high=float(data["high"]),
+            scaling=str(data.get("scaling", "mean")),
         )
     if kind == "char":
         return CharTokenizer(data["chars"])
