@@ -7,6 +7,8 @@ import pytest
 from nexttoken import load
 from nexttoken.cli import main
 
+from .conftest import TINY_TRAIN_FLAGS
+
 
 def run(capsys, *argv):
     code = main([str(a) for a in argv])
@@ -320,3 +322,28 @@ def test_export_hf_refuses_to_overwrite(capsys, tmp_path, signal_checkpoint):
     assert (tmp_path / "y" / "model.safetensors").exists() and (
         tmp_path / "y" / "nexttoken_tokenizer.json"
     ).exists()
+
+
+def test_train_on_the_synthetic_corpus_with_standard_scaling(capsys, tmp_path):
+    out = tmp_path / "syn"
+    code, _, err = run(
+        capsys,
+        "train",
+        *"--data synthetic --n-layer 1 --n-embd 16 --n-head 2 --context 16 --bins 16".split(),
+        *"--n-series 8 --series-length 40 --eval-batches 1 --no-progress --steps 2".split(),
+        "--sources",
+        "kernelsynth=1,structured=1",
+        "--out",
+        out,
+    )
+    assert code == 0, err
+    lm = load(out)
+    assert lm.tokenizer.scaling == "standard"  # the default for new models
+    saved = json.loads((out / "config.json").read_text())["data"]
+    assert saved["source"] == "synthetic" and saved["settings"]["sources"] == "kernelsynth=1,structured=1"
+    code, _, err = run(capsys, "train", *TINY_TRAIN_FLAGS, "--scaling", "mean", "--out", tmp_path / "m")
+    assert code == 0 and load(tmp_path / "m").tokenizer.scaling == "mean"
+    code, _, err = run(
+        capsys, "train", "--data", "synthetic", "--sources", "real=1", "--out", tmp_path / "x"
+    )
+    assert code == 2 and "unknown source 'real'" in err

@@ -142,3 +142,21 @@ def test_shipped_model_is_listed_and_forecasts_without_training(capsys, tmp_path
     csv_in.write_text("s\n" + "\n".join(f"{v:.6f}" for v in x[:256]) + "\n")
     assert main(["forecast", "oscillators-small", "--input", str(csv_in), "--horizon", "8"]) == 0
     assert capsys.readouterr().out.startswith("series,step,mean,median")
+
+
+def test_level_suite_moves_series_off_zero():
+    from nexttoken.evaluate import level_tasks, offset_sines, suite_tasks
+
+    tasks = level_tasks(n_series=4)
+    names = {t.dataset for t in tasks}
+    assert "sine + offset" in names and "airline-like (trend x season)" in names
+    assert all(t.suite == "levels" for t in tasks)
+    ctx, truth = offset_sines(50)
+    assert truth.shape == (50, 64) and all(128 <= len(c) <= 192 for c in ctx)
+    offsets = np.array([c.mean() for c in ctx])
+    spreads = np.array([c.std() for c in ctx])
+    assert (np.abs(offsets) > spreads).mean() > 0.5  # most have a level larger than their swing
+    air = next(t for t in tasks if t.dataset.startswith("airline"))
+    # a growing trend: the truth sits above the context's mean
+    assert (air.targets.mean(axis=1) > np.array([c.mean() for c in air.contexts])).all()
+    assert {t.suite for t in suite_tasks("all", n_series=2)} >= {"oscillators", "levels"}

@@ -73,3 +73,33 @@ def test_step_distributions_match_one_forward_per_step(signal_checkpoint):
         start = max(0, t - 24)
         expected = lm.model(ids[start:t][None])[0, -1].double().softmax(-1)
         torch.testing.assert_close(probs[t - 10], expected, rtol=1e-4, atol=1e-6)
+
+
+def _standard_lm():
+    import torch
+
+    from nexttoken import GPT, GPTConfig, SignalTokenizer
+    from nexttoken.lm import LanguageModel
+
+    tok = SignalTokenizer(n_bins=64, low=-4.0, high=4.0, scaling="standard")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, context_length=32, n_layer=1, n_head=2, n_embd=16))
+    return LanguageModel(model.eval(), tok)
+
+
+@pytest.mark.parametrize("a,b", [(3.0, 10.0), (0.01, -5.0), (1e6, 1e9)])
+def test_standard_scaling_forecast_is_offset_and_scale_equivariant(a, b):
+    lm = _standard_lm()
+    x = np.sin(np.arange(30) / 2.3) + 0.1 * np.cos(np.arange(30) / 0.7)
+    base = forecast(lm, x, 12, num_samples=6, seed=1)
+    moved = forecast(lm, a * x + b, 12, num_samples=6, seed=1)
+    one_bin = 8.0 / 63 * a * base.scale[0]
+    np.testing.assert_allclose(moved.samples, a * base.samples + b, rtol=0, atol=one_bin)
+    np.testing.assert_allclose(moved.loc, a * base.loc + b, rtol=1e-9)
+
+
+def test_constant_series_forecasts_the_constant():
+    lm = _standard_lm()
+    for value in (0.0, 42.0, -1e9):
+        f = forecast(lm, np.full(20, value), 5, num_samples=3, seed=0)
+        np.testing.assert_allclose(f.samples, value, rtol=1e-9, atol=1e-9)

@@ -75,3 +75,63 @@ def test_foreign_tokenizer_json_is_refused():
         tokenizer_from_json("{trunc")
     with pytest.raises(ValueError, match="not a nexttoken"):
         tokenizer_from_json('{"kind": "mystery"}')
+
+
+def test_standard_scaling_uses_mean_and_std_ignoring_nan():
+    tok = SignalTokenizer(scaling="standard")
+    ctx = torch.tensor([[1.0, 3.0, math.nan, 5.0]])
+    loc, scale = tok.loc_scale(ctx)
+    assert loc.tolist() == [3.0]
+    torch.testing.assert_close(scale, torch.tensor([math.sqrt(8 / 3)], dtype=torch.float64))
+    # mean scaling keeps loc at zero and divides by the mean |value|
+    loc, scale = SignalTokenizer(scaling="mean").loc_scale(ctx)
+    assert loc.tolist() == [0.0] and scale.tolist() == [3.0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.floats(-100, 100, allow_nan=False), min_size=3, max_size=30),
+    st.floats(0.01, 100),
+    st.floats(-1e4, 1e4),
+)
+def test_standard_scaling_ids_do_not_change_under_positive_affine_maps(values, a, b):
+    tok = SignalTokenizer(n_bins=64, low=-3.0, high=3.0, scaling="standard")
+    x = np.asarray(values)
+    ids, loc, scale = tok.input_transform(x)
+    if scale.item() <= 1e-6 * max(1.0, abs(loc.item())):
+        return  # (near) constant: a tiny fallback scale, covered by the next test
+    ids2, loc2, scale2 = tok.input_transform(a * x + b)
+    # Rounding may move a value that sits on a bin boundary by one bin, never more.
+    assert (ids2 - ids).abs().max() <= 1
+    torch.testing.assert_close(loc2, a * loc + b, rtol=1e-9, atol=1e-9 * (1 + abs(b)))
+    torch.testing.assert_close(scale2, a * scale, rtol=1e-9, atol=0.0)
+
+
+@pytest.mark.parametrize("value", [0.0, 1e9, 1e-9, -7.5, -1e9])
+def test_constant_context_decodes_to_the_constant(value):
+    tok = SignalTokenizer(n_bins=128, low=-4.0, high=4.0, scaling="standard")
+    ids, loc, scale = tok.input_transform(np.full(20, value))
+    assert torch.isfinite(scale).all() and (scale > 0).all()
+    back = tok.ids_to_values(ids, scale, loc)
+    np.testing.assert_allclose(back.numpy(), value, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [1e9, 1e-9])
+def test_standard_scaling_handles_huge_tiny_and_negative_series(size):
+    tok = SignalTokenizer(n_bins=256, low=-6.0, high=6.0, scaling="standard")
+    x = -size * (3 + np.sin(np.arange(50) / 3))  # negative only
+    ids, loc, scale = tok.input_transform(x)
+    back = tok.ids_to_values(ids, scale, loc).numpy()[0]
+    assert np.isfinite(back).all()
+    half_bin = 0.5 * 12.0 / 255 * scale.item()
+    assert np.abs(back - x).max() <= half_bin * (1 + 1e-9)
+
+
+def test_unknown_scaling_is_refused_and_old_files_mean_scale():
+    with pytest.raises(ValueError, match="unknown scaling 'minmax'"):
+        SignalTokenizer(scaling="minmax")
+    # tokenizer.json written before `scaling` existed
+    old = tokenizer_from_json('{"kind": "signal", "n_bins": 8, "low": -1, "high": 1}')
+    assert isinstance(old, SignalTokenizer) and old.scaling == "mean"
+    new = tokenizer_from_json(SignalTokenizer(n_bins=8, scaling="standard").to_json())
+    assert isinstance(new, SignalTokenizer) and new.scaling == "standard"

@@ -403,9 +403,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--suite",
-        choices=["oscillators", "real", "all"],
+        choices=["oscillators", "levels", "real", "all"],
         default="oscillators",
-        help="oscillators (10 families, clean and noisy), real (series bundled with statsmodels) "
+        help="oscillators (10 families, clean and noisy), levels (the families with random levels "
+        "and trends, offset sines, airline-like series), real (series bundled with statsmodels) "
         "or all (default oscillators)",
     )
     p.add_argument("--out", required=True, help="directory for report.md, results.csv, figures")

@@ -42,10 +42,22 @@ class SeriesWindows:
     """Random windows of ``context_length + 1`` steps from real-valued series, tokenized per window.
 
     Each window is scaled by its own statistics (the tokenizer's ``scaling``), as a forecast
-    context is.
+    context is. With ``short_fraction > 0`` that share of the windows is cut to a random length
+    (at least ``min_length``) and filled up with PAD (targets ignored): the model then also
+    learns from contexts shorter than its window, scaled by their own few values, as a short
+    series is at forecast time.
     """
 
-    def __init__(self, series: np.ndarray, tokenizer: SignalTokenizer, context_length: int):
+    def __init__(
+        self,
+        series: np.ndarray,
+        tokenizer: SignalTokenizer,
+        context_length: int,
+        short_fraction: float = 0.0,
+        min_length: int = 16,
+    ):
+        if not 0 <= short_fraction <= 1:
+            raise ValueError(f"short_fraction must be in [0, 1] (got {short_fraction})")
         series = np.asarray(series, dtype=np.float64)
         if series.ndim != 2 or series.shape[0] == 0:
             raise ValueError(
@@ -62,6 +74,8 @@ class SeriesWindows:
         self.window = min(context_length + 1, series.shape[1])
         self.values = torch.from_numpy(series)
         self.tokenizer = tokenizer
+        self.short_fraction = float(short_fraction)
+        self.min_length = max(2, min(int(min_length), self.window))
 
     def batch(
         self, batch_size: int, generator: torch.Generator
@@ -71,6 +85,11 @@ class SeriesWindows:
         offsets = torch.randint(length - self.window + 1, (batch_size,), generator=generator)
         cols = offsets[:, None] + torch.arange(self.window)
         windows = self.values[rows[:, None], cols]  # (B, T + 1)
+        if self.short_fraction > 0:
+            short = torch.rand(batch_size, generator=generator) < self.short_fraction
+            keep = torch.randint(self.min_length, self.window + 1, (batch_size,), generator=generator)
+            cut = short[:, None] & (torch.arange(self.window)[None, :] >= keep[:, None])
+            windows = windows.masked_fill(cut, float("nan"))
         loc, scale = self.tokenizer.loc_scale(windows)
         ids = self.tokenizer.values_to_ids(windows, scale, loc)
         y = ids[:, 1:].clone()
@@ -204,11 +223,14 @@ def synthetic_datasets(
     seed: int = 0,
     noise: float | Sequence[float] = 0.0,
     shares: dict[str, float] | None = None,
+    short_fraction: float = 0.25,
 ) -> tuple[SeriesWindows, SeriesWindows]:
     """Train and validation windows from the synthetic corpus (:func:`nexttoken.synthetic.corpus`).
 
     Series with levels, trends and calendar seasons (KernelSynth, structured oscillators,
     TSMixup); validation series come from a disjoint seed. ``noise`` levels split the series.
+    ``short_fraction`` of the windows are cut short (see :class:`SeriesWindows`), since real
+    series are often shorter than the window.
     """
     from .synthetic import corpus
 
@@ -228,8 +250,9 @@ def synthetic_datasets(
 
     train = draw(n_series, seed)
     val = draw(max(64, n_series // 16), seed + 1_000_003)
-    return SeriesWindows(train, tokenizer, context_length), SeriesWindows(
-        val, tokenizer, context_length
+    return (
+        SeriesWindows(train, tokenizer, context_length, short_fraction=short_fraction),
+        SeriesWindows(val, tokenizer, context_length, short_fraction=short_fraction),
     )
 
 

@@ -6,6 +6,11 @@ Suites
 series' own), ``n_series`` held-out series per family drawn from a seed no training run uses;
 context 256 steps, horizon 64.
 
+``levels``: the same families moved off zero: each series gets a random level (up to several
+times its own size, either sign) and, for half of them, a linear trend; plus sines with a random
+offset (amplitude 0.3-3, period 12-60, context 128-192) and airline-like series (a trend times
+a yearly season of 12, with noise). Context 256 (sines: 128-192), horizon 64.
+
 ``real``: series bundled with ``statsmodels`` (no network): yearly sunspots, monthly CO2 at
 Mauna Loa (weekly readings averaged), yearly Nile flow, monthly El Nino sea temperatures, and
 quarterly US unemployment, inflation and real GDP. Each is cut at several rolling origins at its
@@ -37,6 +42,9 @@ __all__ = [
     "Task",
     "oscillator_tasks",
     "real_tasks",
+    "level_tasks",
+    "offset_sines",
+    "airline_like",
     "suite_tasks",
     "run",
     "EvaluationResult",
@@ -44,7 +52,7 @@ __all__ = [
     "METRICS",
 ]
 
-SUITES = ("oscillators", "real", "all")
+SUITES = ("oscillators", "levels", "real", "all")
 #: Held-out seed: training runs draw from seeds 0.. and seed + 1_000_003; this is neither.
 EVAL_SEED = 20_250_101
 METRICS = ("mase", "smape", "nmse", "crps", "wql", "coverage80", "mae", "rmse")
@@ -92,6 +100,73 @@ def oscillator_tasks(
     return tasks
 
 
+def offset_sines(
+    n: int, seed: int = EVAL_SEED, horizon: int = 64
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Sines with a random offset: ``offset + a sin(2 pi t / p + phase)``.
+
+    Amplitude ``a`` in 0.3..3, period ``p`` in 12..60, offset up to 3 amplitudes either side,
+    context 128..192 steps. Returns the contexts (of varying length) and the truth ``(n, horizon)``.
+    """
+    rng = np.random.default_rng([seed, 77])
+    contexts, targets = [], []
+    for _ in range(n):
+        length = int(rng.integers(128, 193))
+        amp = rng.uniform(0.3, 3.0)
+        period = rng.uniform(12.0, 60.0)
+        offset = rng.uniform(-3.0, 3.0) * amp + rng.choice([-1.0, 1.0]) * rng.uniform(0.0, 5.0)
+        t = np.arange(length + horizon)
+        x = offset + amp * np.sin(2 * math.pi * t / period + rng.uniform(0, 2 * math.pi))
+        contexts.append(x[:length])
+        targets.append(x[length:])
+    return contexts, np.stack(targets)
+
+
+def airline_like(
+    n: int, seed: int = EVAL_SEED, context: int = 144, horizon: int = 24
+) -> tuple[np.ndarray, np.ndarray]:
+    """Monthly series like the classic airline passengers: a growing trend times a season of 12.
+
+    Returns contexts ``(n, context)`` and truth ``(n, horizon)``.
+    """
+    rng = np.random.default_rng([seed, 78])
+    t = np.arange(context + horizon)[None, :]
+    level = rng.uniform(50, 500, size=(n, 1))
+    growth = rng.uniform(0.003, 0.012, size=(n, 1))
+    profile = rng.normal(0, 1, size=(n, 12))
+    profile -= profile.mean(axis=1, keepdims=True)
+    profile *= rng.uniform(0.05, 0.2, size=(n, 1)) / profile.std(axis=1, keepdims=True)
+    season = profile[np.arange(n)[:, None], t % 12]
+    noise = rng.normal(0, 0.02, size=(n, context + horizon))
+    x = level * np.exp(growth * t) * (1 + season + noise)
+    return x[:, :context], x[:, context:]
+
+
+def level_tasks(
+    n_series: int = 16,
+    context: int = 256,
+    horizon: int = 64,
+    families: Sequence[str] = FAMILIES,
+    seed: int = EVAL_SEED,
+) -> list[Task]:
+    """The oscillator families with random levels and trends, offset sines, airline-like series."""
+    tasks = []
+    rng = np.random.default_rng([seed, 79])
+    t = np.arange(context + horizon)[None, :] / context
+    for family in families:
+        x = generate(family, n_series, context + horizon, seed=seed + 1)
+        size = x[:, :context].std(axis=1, keepdims=True)
+        level = rng.uniform(-4.0, 4.0, size=(n_series, 1)) * size
+        trend = rng.uniform(-2.0, 2.0, size=(n_series, 1)) * size * (rng.random((n_series, 1)) < 0.5)
+        x = x + level + trend * t
+        tasks.append(Task("levels", f"{family} + level/trend", list(x[:, :context]), x[:, context:]))
+    ctx, truth = offset_sines(n_series * 2, seed, horizon)
+    tasks.append(Task("levels", "sine + offset", ctx, truth))
+    actx, atruth = airline_like(n_series, seed)
+    tasks.append(Task("levels", "airline-like (trend x season)", list(actx), atruth))
+    return tasks
+
+
 def _real_series() -> dict[str, tuple[np.ndarray, int]]:
     """name -> (values, horizon), from the data sets that ship inside statsmodels."""
     try:
@@ -116,7 +191,7 @@ def _real_series() -> dict[str, tuple[np.ndarray, int]]:
     }
 
 
-def real_tasks(context: int = 256, origins: int = 4) -> list[Task]:
+def real_tasks(context: int = 256, origins: int = 8) -> list[Task]:
     tasks = []
     for name, (values, horizon) in _real_series().items():
         values = np.asarray(values, dtype=np.float64)
@@ -138,6 +213,8 @@ def suite_tasks(suite: str, n_series: int = 16) -> list[Task]:
     tasks: list[Task] = []
     if suite in ("oscillators", "all"):
         tasks += oscillator_tasks(n_series=n_series)
+    if suite in ("levels", "all"):
+        tasks += level_tasks(n_series=n_series)
     if suite in ("real", "all"):
         tasks += real_tasks()
     return tasks
@@ -319,7 +396,7 @@ def write_report(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_results_csv(result, out / "results.csv")
-    suites = [s for s in ("oscillators", "real") if any(t.suite == s for t in result.tasks)]
+    suites = [s for s in ("oscillators", "levels", "real") if any(t.suite == s for t in result.tasks)]
     lines = ["# nexttoken evaluation", ""]
     if command:
         lines += ["Produced by:", "", "```", command, "```", ""]

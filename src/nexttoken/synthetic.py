@@ -153,7 +153,7 @@ def structured_oscillators(n: int, length: int, seed: int = 0) -> Array:
     t = np.arange(length)[None, :] / length
     size = rng.uniform(0.2, 3.0, size=(n, 1))  # oscillation's std
     level = rng.normal(0.0, 3.0, size=(n, 1)) * np.where(rng.random((n, 1)) < 0.8, 1.0, 0.0)
-    slope = rng.normal(0.0, 2.0, size=(n, 1)) * (rng.random((n, 1)) < 0.6)
+    slope = rng.normal(0.0, 4.0, size=(n, 1)) * size * (rng.random((n, 1)) < 0.6)
     exp_trend = rng.random((n, 1)) < 0.25
     growth = rng.uniform(-1.5, 1.5, size=(n, 1))
     trend = np.where(exp_trend, np.abs(level) * (np.exp(growth * t) - 1), slope * t)
