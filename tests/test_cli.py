@@ -340,10 +340,26 @@ def test_train_on_the_synthetic_corpus_with_standard_scaling(capsys, tmp_path):
     lm = load(out)
     assert lm.tokenizer.scaling == "standard"  # the default for new models
     saved = json.loads((out / "config.json").read_text())["data"]
-    assert saved["source"] == "synthetic" and saved["settings"]["sources"] == "kernelsynth=1,structured=1"
-    code, _, err = run(capsys, "train", *TINY_TRAIN_FLAGS, "--scaling", "mean", "--out", tmp_path / "m")
+    assert (
+        saved["source"] == "synthetic"
+        and saved["settings"]["sources"] == "kernelsynth=1,structured=1"
+    )
+    code, _, err = run(
+        capsys, "train", *TINY_TRAIN_FLAGS, "--scaling", "mean", "--out", tmp_path / "m"
+    )
     assert code == 0 and load(tmp_path / "m").tokenizer.scaling == "mean"
     code, _, err = run(
         capsys, "train", "--data", "synthetic", "--sources", "real=1", "--out", tmp_path / "x"
     )
     assert code == 2 and "unknown source 'real'" in err
+
+
+def test_resume_of_a_finished_run_is_a_notice(capsys, tmp_path):
+    out = tmp_path / "done"
+    assert main(["train", *TINY_TRAIN_FLAGS, "--steps", "2", "--out", str(out)]) == 0
+    capsys.readouterr()
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    code = main(["train", *TINY_TRAIN_FLAGS, "--steps", "2", "--out", str(out), "--resume"])
+    err = capsys.readouterr().err
+    assert code == 0 and "already reached step 2 of --steps 2; nothing to do" in err
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before  # nothing touched

@@ -83,7 +83,9 @@ def _standard_lm():
 
     tok = SignalTokenizer(n_bins=64, low=-4.0, high=4.0, scaling="standard")
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, context_length=32, n_layer=1, n_head=2, n_embd=16))
+    model = GPT(
+        GPTConfig(vocab_size=tok.vocab_size, context_length=32, n_layer=1, n_head=2, n_embd=16)
+    )
     return LanguageModel(model.eval(), tok)
 
 

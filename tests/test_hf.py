@@ -194,3 +194,21 @@ def test_see_you_table_and_sampling_through_the_same_code(hf_dir, bpe):
     )
     assert abs(table.total - float(top.values.sum())) < 1e-4
     assert table.rows[0].token == bpe.token_str(table.rows[0].id)
+
+
+def test_gpt2_directory_without_tokenizer_files_works_on_ids(tmp_path, capsys):
+    from nexttoken.cli import main
+
+    model = _hf_model(50)
+    model.save_pretrained(tmp_path)  # weights and config only: the tokenizer was saved apart
+    lm = nt.load(tmp_path)
+    assert lm.tokenizer is None and "no tokenizer" in repr(lm)
+    ids = torch.tensor([[1, 2, 3]])
+    out = nt.generate(lm.model, ids, 4, greedy=True)
+    expected = model.generate(ids, max_new_tokens=4, do_sample=False, pad_token_id=0)
+    assert out.tolist() == expected.tolist()
+    assert lm.token_str(7) == "<7>"
+    with pytest.raises(CheckpointError, match="no tokenizer files .*vocab.json and merges.txt"):
+        lm.encode("See you")
+    assert main(["next", str(tmp_path), "See you"]) == 2
+    assert "no tokenizer files" in capsys.readouterr().err

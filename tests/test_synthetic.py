@@ -32,9 +32,7 @@ def _season_strength(x: np.ndarray, periods=S.CALENDAR_PERIODS) -> np.ndarray:
     for row in x:
         r = row - np.polyval(np.polyfit(t, row, 1), t)
         r = (r - r.mean()) / max(r.std(), 1e-12)
-        best = max(
-            float(np.mean(r[p:] * r[:-p])) for p in periods if 2 * p <= len(r)
-        )
+        best = max(float(np.mean(r[p:] * r[:-p])) for p in periods if 2 * p <= len(r))
         out.append(best)
     return np.array(out)
 

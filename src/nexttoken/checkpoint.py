@@ -232,6 +232,22 @@ def save_training_state(
     )
 
 
+def saved_step(directory: str | Path) -> int | None:
+    """The step ``training_state.safetensors`` in ``directory`` was saved at (None: no such file)."""
+    path = Path(directory) / "training_state.safetensors"
+    if not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            header = json.loads((fh.metadata() or {}).get("nexttoken", "{}"))
+    except Exception as e:  # safetensors raises its own error types for a damaged file
+        raise CheckpointError(f"{path} is not a readable safetensors file ({e})") from None
+    step = header.get("step")
+    return int(step) if step is not None else None
+
+
 def load_training_state(
     directory: str | Path, model: GPT, optimizer: torch.optim.Optimizer
 ) -> tuple[int, dict[str, torch.Tensor], dict[str, Any]]:

@@ -270,7 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--high", type=float, default=None, help="highest bin centre")
     g.add_argument("--families", default=None, help="comma-separated oscillator families")
     g.add_argument(
-        "--n-series", type=_positive_int, default=None, help="series to generate (oscillators, synthetic)"
+        "--n-series",
+        type=_positive_int,
+        default=None,
+        help="series to generate (oscillators, synthetic)",
     )
     g.add_argument(
         "--series-length", type=_positive_int, default=None, help="steps per generated oscillator"
@@ -295,10 +298,15 @@ def build_parser() -> argparse.ArgumentParser:
         "forecast",
         help="probabilistic forecast of the series in a CSV file",
         description="Forecast every column of IN.csv (header = series names, rows = time steps, "
-        "empty cell = missing). OUT.csv is long format: series,step,mean,median,q0.1,...,q0.9.",
+        "empty cell = missing). IN.csv may start with a column of dates (header ds, date, ... or "
+        "values such as 2024-01-31), or be long format with columns unique_id,ds,y. OUT.csv is long "
+        "format: series,step,mean,median,q0.1,...,q0.9, with a ds column after step (the dates "
+        "that follow the context, at its frequency) when IN.csv had dates.",
     )
-    p.add_argument("model", help="checkpoint directory")
-    p.add_argument("--input", required=True, help="CSV of context series")
+    p.add_argument("model", help="checkpoint directory or a shipped model's name")
+    p.add_argument(
+        "--input", required=True, help="CSV of context series: wide, wide with dates, or long"
+    )
     p.add_argument("--horizon", required=True, type=_positive_int, help="steps to forecast")
     p.add_argument(
         "--samples", type=_positive_int, default=20, help="sample paths per series (default 20)"
@@ -527,7 +535,9 @@ def _sources(value: Any) -> dict[str, float]:
         try:
             shares[name] = float(share) if share.strip() else 1.0
         except ValueError:
-            raise CLIError(f"--sources: {item!r} is not NAME=SHARE (e.g. kernelsynth=0.4)") from None
+            raise CLIError(
+                f"--sources: {item!r} is not NAME=SHARE (e.g. kernelsynth=0.4)"
+            ) from None
     if not shares or any(v < 0 for v in shares.values()) or sum(shares.values()) <= 0:
         raise CLIError(f"--sources {value!r}: give NAME=SHARE items with shares >= 0, not all 0")
     return shares
@@ -549,7 +559,7 @@ def _data_kind(data: str) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from .checkpoint import read_config
+    from .checkpoint import read_config, saved_step
     from .data import (
         Batches,
         MaskedWindows,
@@ -578,6 +588,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     # Tokenizer and configs first, so that bad settings fail before any data is made.
     tokenizer: Any
     if args.resume:
+        done = saved_step(out)
+        if done is not None and done >= int(s["steps"]):
+            # A requeued job that already finished: nothing to do, and nothing is touched.
+            print(
+                f"nexttoken: {out} already reached step {done} of --steps {s['steps']}; nothing to "
+                "do (pass a larger --steps to train on)",
+                file=sys.stderr,
+            )
+            return 0
         # A run keeps the tokenizer and architecture it started with.
         saved = read_config(out)
         tokenizer = tokenizer_from_json((out / "tokenizer.json").read_text(encoding="utf-8"))
@@ -706,22 +725,25 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_forecast(args: argparse.Namespace) -> int:
     from .forecast import forecast
+    from .frames import read_table
     from .lm import load
     from .signals import read_csv
 
     lm = load(args.model, allow_pickle=args.allow_pickle)
-    series = read_csv(args.input)
-    if not series:
+    table = read_table(args.input)
+    if not table.values:
         raise CLIError(f"{args.input} has no series columns")
-    names = list(series)
-    for name, v in series.items():
-        if np.isnan(v).all():
+    names = table.names
+    contexts, times = [], []
+    for name, v, t in zip(names, table.values, table.times):
+        observed = np.flatnonzero(~np.isnan(v))
+        if observed.size == 0:
             raise CLIError(
                 f"{args.input}: series {name!r} has no observed values; fill it or drop the column"
             )
-    contexts = [
-        v[: np.flatnonzero(~np.isnan(v))[-1] + 1] for v in series.values()
-    ]  # drop trailing blanks
+        end = observed[-1] + 1  # drop trailing blanks: the forecast starts after the last value
+        contexts.append(v[:end])
+        times.append(None if t is None else t[:end])
     f = forecast(
         lm,
         contexts,
@@ -733,14 +755,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         seed=args.seed,
         names=names,
     )
-    header = ["series", "step", "mean", "median"] + [f"q{q:g}" for q in f.quantile_levels]
-    q, med, mean = f.quantiles, f.median, f.mean
-    lines = [",".join(header)]
-    for i, name in enumerate(names):
-        for h in range(args.horizon):
-            cells = [mean[i, h], med[i, h], *q[i, :, h]]
-            lines.append(",".join([_csv_cell(name), str(h + 1)] + [f"{c:.6g}" for c in cells]))
-    text = "\n".join(lines) + "\n"
+    text = _forecast_csv(f, times, args.horizon)
     if args.output:
         from .checkpoint import atomic_write
 
@@ -758,9 +773,9 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         fan_chart(
             args.plot,
             contexts,
-            q,
+            f.quantiles,
             f.quantile_levels,
-            med,
+            f.median,
             truths=truths,
             names=names,
             title=f"{lm.source}: {args.samples} sample paths",
@@ -769,6 +784,33 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     if args.heatmap:
         _forecast_heatmap(lm, f, contexts[0], args.heatmap, names[0])
     return 0
+
+
+def _forecast_csv(f: Any, times: list[Any], horizon: int) -> str:
+    """Long CSV: series, step[, ds], mean, median, q0.1..q0.9 (ds when the input had dates)."""
+    from .frames import future_times
+
+    future = [future_times(t, horizon) for t in times]
+    dated = any(t is not None for t in future)
+    header = ["series", "step"] + (["ds"] if dated else [])
+    header += ["mean", "median"] + [f"q{q:g}" for q in f.quantile_levels]
+    q, med, mean = f.quantiles, f.median, f.mean
+    lines = [",".join(header)]
+    for i, name in enumerate(f.names):
+        for h in range(horizon):
+            cells = [mean[i, h], med[i, h], *q[i, :, h]]
+            lead = [_csv_cell(name), str(h + 1)]
+            if dated:
+                lead.append("" if future[i] is None else _time_cell(future[i][h]))
+            lines.append(",".join(lead + [f"{c:.6g}" for c in cells]))
+    return "\n".join(lines) + "\n"
+
+
+def _time_cell(value: Any) -> str:
+    if isinstance(value, np.datetime64):
+        text = str(np.datetime_as_string(value, unit="s"))
+        return text[:10] if text.endswith("T00:00:00") else text.replace("T", " ")
+    return str(value)
 
 
 def _forecast_heatmap(lm: Any, f: Any, context: np.ndarray, path: str, name: str) -> None:
@@ -902,7 +944,9 @@ def cmd_sample_frequencies(args: argparse.Namespace) -> int:
     ids = lm.encode(args.prompt)
     affine = lm.affine_of(args.prompt)
     probs = next_token_probs(lm.model, torch.tensor(ids))
-    table = sample_frequencies(probs, args.n, lambda i: lm.token_str(i, *affine), args.top, args.seed)
+    table = sample_frequencies(
+        probs, args.n, lambda i: lm.token_str(i, *affine), args.top, args.seed
+    )
     if args.json:
         print(json.dumps({"prompt_ids": ids, **table.to_json()}))
     else:
@@ -920,6 +964,10 @@ def cmd_export_hf(args: argparse.Namespace) -> int:
     if out.exists() and any(out.iterdir()):
         raise CLIError(
             f"{out} exists and is not empty; choose a new directory (nothing was overwritten)"
+        )
+    if lm.tokenizer is None:
+        raise CLIError(
+            f"{args.model} has no tokenizer files; there is no tokenizer to export with it"
         )
     save_hf_gpt2(lm.model, lm.tokenizer, out)
     print(f"wrote a Hugging Face GPT-2 directory to {out}", file=sys.stderr)

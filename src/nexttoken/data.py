@@ -45,7 +45,10 @@ class SeriesWindows:
     context is. With ``short_fraction > 0`` that share of the windows is cut to a random length
     (at least ``min_length``) and filled up with PAD (targets ignored): the model then also
     learns from contexts shorter than its window, scaled by their own few values, as a short
-    series is at forecast time.
+    series is at forecast time. With ``stats_prefix < 1`` each window's ``(loc, scale)`` come from
+    its first ``k`` steps only, ``k`` drawn between ``stats_prefix`` and all of the window: the
+    steps after ``k`` are then scaled as a forecast horizon is, by statistics of what came
+    before, so the model learns to carry a trend past the range it was scaled on.
     """
 
     def __init__(
@@ -55,7 +58,10 @@ class SeriesWindows:
         context_length: int,
         short_fraction: float = 0.0,
         min_length: int = 16,
+        stats_prefix: float = 1.0,
     ):
+        if not 0 < stats_prefix <= 1:
+            raise ValueError(f"stats_prefix must be in (0, 1] (got {stats_prefix})")
         if not 0 <= short_fraction <= 1:
             raise ValueError(f"short_fraction must be in [0, 1] (got {short_fraction})")
         series = np.asarray(series, dtype=np.float64)
@@ -76,6 +82,7 @@ class SeriesWindows:
         self.tokenizer = tokenizer
         self.short_fraction = float(short_fraction)
         self.min_length = max(2, min(int(min_length), self.window))
+        self.stats_prefix = float(stats_prefix)
 
     def batch(
         self, batch_size: int, generator: torch.Generator
@@ -87,10 +94,21 @@ class SeriesWindows:
         windows = self.values[rows[:, None], cols]  # (B, T + 1)
         if self.short_fraction > 0:
             short = torch.rand(batch_size, generator=generator) < self.short_fraction
-            keep = torch.randint(self.min_length, self.window + 1, (batch_size,), generator=generator)
+            keep = torch.randint(
+                self.min_length, self.window + 1, (batch_size,), generator=generator
+            )
             cut = short[:, None] & (torch.arange(self.window)[None, :] >= keep[:, None])
             windows = windows.masked_fill(cut, float("nan"))
-        loc, scale = self.tokenizer.loc_scale(windows)
+        stats_of = windows
+        if self.stats_prefix < 1:
+            lo = max(2, int(self.stats_prefix * self.window))
+            k = torch.randint(lo, self.window + 1, (batch_size,), generator=generator)
+            later = torch.arange(self.window)[None, :] >= k[:, None]
+            stats_of = windows.masked_fill(later, float("nan"))
+            # a window whose prefix is all missing falls back to its own statistics
+            empty = torch.isnan(stats_of).all(-1)
+            stats_of[empty] = windows[empty]
+        loc, scale = self.tokenizer.loc_scale(stats_of)
         ids = self.tokenizer.values_to_ids(windows, scale, loc)
         y = ids[:, 1:].clone()
         y[y == self.tokenizer.PAD] = IGNORE
@@ -224,13 +242,15 @@ def synthetic_datasets(
     noise: float | Sequence[float] = 0.0,
     shares: dict[str, float] | None = None,
     short_fraction: float = 0.25,
+    stats_prefix: float = 0.5,
 ) -> tuple[SeriesWindows, SeriesWindows]:
     """Train and validation windows from the synthetic corpus (:func:`nexttoken.synthetic.corpus`).
 
     Series with levels, trends and calendar seasons (KernelSynth, structured oscillators,
     TSMixup); validation series come from a disjoint seed. ``noise`` levels split the series.
-    ``short_fraction`` of the windows are cut short (see :class:`SeriesWindows`), since real
-    series are often shorter than the window.
+    ``short_fraction`` of the windows are cut short, and ``stats_prefix`` scales windows by a
+    prefix (see :class:`SeriesWindows`): real series are often shorter than the window, and a
+    forecast runs past the range of its context.
     """
     from .synthetic import corpus
 
@@ -251,8 +271,8 @@ def synthetic_datasets(
     train = draw(n_series, seed)
     val = draw(max(64, n_series // 16), seed + 1_000_003)
     return (
-        SeriesWindows(train, tokenizer, context_length, short_fraction=short_fraction),
-        SeriesWindows(val, tokenizer, context_length, short_fraction=short_fraction),
+        SeriesWindows(train, tokenizer, context_length, short_fraction, stats_prefix=stats_prefix),
+        SeriesWindows(val, tokenizer, context_length, short_fraction, stats_prefix=stats_prefix),
     )
 
 

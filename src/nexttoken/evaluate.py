@@ -157,9 +157,13 @@ def level_tasks(
         x = generate(family, n_series, context + horizon, seed=seed + 1)
         size = x[:, :context].std(axis=1, keepdims=True)
         level = rng.uniform(-4.0, 4.0, size=(n_series, 1)) * size
-        trend = rng.uniform(-2.0, 2.0, size=(n_series, 1)) * size * (rng.random((n_series, 1)) < 0.5)
+        trend = (
+            rng.uniform(-2.0, 2.0, size=(n_series, 1)) * size * (rng.random((n_series, 1)) < 0.5)
+        )
         x = x + level + trend * t
-        tasks.append(Task("levels", f"{family} + level/trend", list(x[:, :context]), x[:, context:]))
+        tasks.append(
+            Task("levels", f"{family} + level/trend", list(x[:, :context]), x[:, context:])
+        )
     ctx, truth = offset_sines(n_series * 2, seed, horizon)
     tasks.append(Task("levels", "sine + offset", ctx, truth))
     actx, atruth = airline_like(n_series, seed)
@@ -396,7 +400,9 @@ def write_report(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_results_csv(result, out / "results.csv")
-    suites = [s for s in ("oscillators", "levels", "real") if any(t.suite == s for t in result.tasks)]
+    suites = [
+        s for s in ("oscillators", "levels", "real") if any(t.suite == s for t in result.tasks)
+    ]
     lines = ["# nexttoken evaluation", ""]
     if command:
         lines += ["Produced by:", "", "```", command, "```", ""]

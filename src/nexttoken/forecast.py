@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from .frames import SeriesSet, future_times, read_series
 from .generate import generate
 from .tokenizers import SignalTokenizer
 
@@ -39,6 +40,9 @@ class Forecast:
     scale: np.ndarray | None = None
     loc: np.ndarray | None = None
     names: list[str] = field(default_factory=list)
+    times: list[Any] = field(default_factory=list)
+    """Per series, the ``horizon`` time stamps forecast (continuing the context's dates or
+    ``ds`` at their own frequency), or None when the context had none."""
 
     @property
     def median(self) -> np.ndarray:
@@ -55,43 +59,58 @@ class Forecast:
         """``(series, len(quantile_levels), horizon)``."""
         return np.moveaxis(np.quantile(self.samples, self.quantile_levels, axis=1), 0, 1)
 
+    def to_pandas(self) -> Any:
+        """Long format: ``unique_id, ds, mean, median, q0.1, ..., q0.9``, a row per series and step.
+
+        ``ds`` continues the context's time stamps at their frequency where it had some, else
+        counts steps 1..horizon. Ready for utilsforecast's ``evaluate`` after a merge with
+        the truth on ``unique_id, ds``. Needs pandas.
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("Forecast.to_pandas needs pandas: pip install pandas") from None
+        n, _, horizon = self.samples.shape
+        names = self.names or [f"series_{i}" for i in range(n)]
+        times = self.times or [None] * n
+        quantiles, median, mean = self.quantiles, self.median, self.mean
+        frames = []
+        for i in range(n):
+            ds = times[i] if times[i] is not None else np.arange(1, horizon + 1)
+            cols: dict[str, Any] = {
+                "unique_id": names[i],
+                "ds": ds,
+                "mean": mean[i],
+                "median": median[i],
+            }
+            for j, q in enumerate(self.quantile_levels):
+                cols[f"q{q:g}"] = quantiles[i, j]
+            frames.append(pd.DataFrame(cols))
+        return pd.concat(frames, ignore_index=True)
+
 
 def prepare_context(context: Any) -> list[np.ndarray]:
-    """A series ``(T,)``, a batch ``(series, T)`` or a list of 1-D series -> list of float arrays.
+    """Any accepted context (:func:`nexttoken.frames.read_series`) -> list of float arrays.
 
     Leading missing values are dropped (there is nothing before them to condition on).
     """
-    if isinstance(context, torch.Tensor):
-        context = context.detach().cpu().numpy()
-    if isinstance(context, np.ndarray) and context.ndim in (1, 2):
-        rows = [context] if context.ndim == 1 else list(context)
-    elif isinstance(context, np.ndarray):
-        raise ValueError(
-            f"context must be 1-D (time) or 2-D (series, time); got shape {context.shape}"
-        )
-    elif isinstance(context, Sequence) and len(context) and np.ndim(context[0]) == 0:
-        rows = [np.asarray(context)]
-    else:
-        rows = [np.asarray(c) for c in context]
-    if not rows:
-        raise ValueError("context is empty; give at least one series")
-    out = []
-    for i, row in enumerate(rows):
-        try:
-            row = np.asarray(row, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            raise ValueError(f"series {i} is not numeric") from None
+    return _checked(read_series(context)).values
+
+
+def _checked(series: SeriesSet) -> SeriesSet:
+    for i, row in enumerate(series.values):
+        name = series.names[i]
         if np.isinf(row).any():
             raise ValueError(
-                f"series {i} contains inf; give finite numbers (NaN marks a missing value)"
+                f"series {name!r} contains inf; give finite numbers (NaN marks a missing value)"
             )
         observed = np.flatnonzero(~np.isnan(row))
         if observed.size == 0:
             raise ValueError(
-                f"series {i} is empty or all missing; give at least one observed value"
+                f"series {name!r} is empty or all missing; give at least one observed value"
             )
-        out.append(row[observed[0] :])
-    return out
+        series.values[i] = row[observed[0] :]
+    return series
 
 
 @torch.no_grad()
@@ -116,8 +135,10 @@ def forecast(
     Parameters
     ----------
     lm : a loaded signal model (``nexttoken.load``).
-    context : one series ``(T,)``, several of equal length ``(series, T)``, or a list of series
-        of any lengths; NaN marks a missing value.
+    context : one series (a 1-D array, list or ``pd.Series``), several (a 2-D array
+        ``(series, T)``, a list of 1-D arrays of any lengths, a wide ``pd.DataFrame`` with a
+        column per series, or a long one with ``unique_id``, ``ds``, ``y``); NaN marks a
+        missing value. Dates (a DatetimeIndex, or ``ds``) are kept: see :meth:`Forecast.to_pandas`.
     horizon : steps to forecast; longer than the context window works (the window slides).
     num_samples : sample paths per series (``greedy`` makes them all the argmax path).
     seed : makes the sample paths repeatable (``None``: a fresh draw each call).
@@ -138,7 +159,8 @@ def forecast(
         raise ValueError(f"num_samples must be >= 1 (got {num_samples})")
     if any(not 0 < q < 1 for q in quantile_levels):
         raise ValueError(f"quantile levels must be between 0 and 1 (got {list(quantile_levels)})")
-    series = prepare_context(context)
+    given = _checked(read_series(context, names))
+    series = given.values
     window = lm.model.config.context_length
     device = next(lm.model.parameters()).device
     generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
@@ -188,5 +210,6 @@ def forecast(
         ids=ids_out,
         scale=scales,
         loc=locs,
-        names=list(names) if names is not None else [f"series_{i}" for i in range(len(series))],
+        names=given.names,
+        times=[future_times(t, horizon) for t in given.times],
     )

@@ -81,7 +81,8 @@ def _config_from_hf(hf: dict[str, Any]) -> GPTConfig:
     )
 
 
-def _hf_tokenizer(path: Path) -> SignalTokenizer | CharTokenizer | BPETokenizer:
+def _hf_tokenizer(path: Path) -> SignalTokenizer | CharTokenizer | BPETokenizer | None:
+    """The directory's tokenizer, or None when it has no tokenizer files (saved apart)."""
     if (path / OUR_TOKENIZER_FILE).is_file():
         return tokenizer_from_json((path / OUR_TOKENIZER_FILE).read_text(encoding="utf-8"))
     if (path / "vocab.json").is_file() and (path / "merges.txt").is_file():
@@ -90,9 +91,7 @@ def _hf_tokenizer(path: Path) -> SignalTokenizer | CharTokenizer | BPETokenizer:
         return BPETokenizer.from_tokenizer_json(
             (path / "tokenizer.json").read_text(encoding="utf-8")
         )
-    raise CheckpointError(
-        f"{path} has no tokenizer: expected vocab.json and merges.txt (or tokenizer.json)"
-    )
+    return None
 
 
 def _hf_weights(path: Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
@@ -112,8 +111,12 @@ def _hf_weights(path: Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
 
 def load_hf_gpt2(
     path: str | Path, device: str | torch.device = "cpu", allow_pickle: bool = False
-) -> tuple[GPT, SignalTokenizer | CharTokenizer | BPETokenizer]:
-    """Load a Hugging Face GPT-2 directory as ``(GPT, tokenizer)``; the model is in eval mode."""
+) -> tuple[GPT, SignalTokenizer | CharTokenizer | BPETokenizer | None]:
+    """Load a Hugging Face GPT-2 directory as ``(GPT, tokenizer)``; the model is in eval mode.
+
+    The tokenizer is None when the directory has no tokenizer files (a model saved by
+    ``save_pretrained`` apart from its tokenizer): the model still works on token ids.
+    """
     path = Path(path)
     try:
         hf = json.loads((path / "config.json").read_text(encoding="utf-8"))
@@ -133,7 +136,7 @@ def load_hf_gpt2(
         state.pop("lm_head.weight", None)  # the tied head is wte itself
     _check_and_load_state(model, state, path)
     tokenizer = _hf_tokenizer(path)
-    if tokenizer.vocab_size > config.vocab_size:
+    if tokenizer is not None and tokenizer.vocab_size > config.vocab_size:
         raise CheckpointError(
             f"the tokenizer of {path} has {tokenizer.vocab_size} tokens but the model only {config.vocab_size}"
         )

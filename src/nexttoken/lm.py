@@ -23,11 +23,11 @@ class LanguageModel:
     def __init__(
         self,
         model: GPT,
-        tokenizer: SignalTokenizer | CharTokenizer | BPETokenizer,
+        tokenizer: SignalTokenizer | CharTokenizer | BPETokenizer | None,
         config: dict[str, Any] | None = None,
         source: str = "",
     ):
-        if tokenizer.vocab_size > model.config.vocab_size:
+        if tokenizer is not None and tokenizer.vocab_size > model.config.vocab_size:
             raise CheckpointError(
                 f"the tokenizer has {tokenizer.vocab_size} tokens but the model only {model.config.vocab_size}; "
                 "they do not belong together"
@@ -36,6 +36,16 @@ class LanguageModel:
         self.tokenizer = tokenizer
         self.config = config or {}
         self.source = source
+
+    def _text_tokenizer(self) -> CharTokenizer | BPETokenizer:
+        if self.tokenizer is None:
+            raise CheckpointError(
+                f"{self.source or 'this model'} has no tokenizer files (vocab.json and merges.txt, or "
+                "tokenizer.json); copy them into the directory to use text, or work on token ids "
+                "(lm.model, nexttoken.generate)"
+            )
+        assert not isinstance(self.tokenizer, SignalTokenizer)
+        return self.tokenizer
 
     @property
     def is_signal(self) -> bool:
@@ -53,8 +63,13 @@ class LanguageModel:
         c = self.model.config
         return (
             f"LanguageModel({self.source or 'in memory'}: {c.objective}, {c.n_layer} layers, width {c.n_embd}, "
-            f"context {c.context_length}, {self.tokenizer.kind} tokenizer of {self.tokenizer.vocab_size} tokens)"
+            f"context {c.context_length}, {self._describe_tokenizer()})"
         )
+
+    def _describe_tokenizer(self) -> str:
+        if self.tokenizer is None:
+            return "no tokenizer"
+        return f"{self.tokenizer.kind} tokenizer of {self.tokenizer.vocab_size} tokens"
 
     # --- tokens ----------------------------------------------------------------------------
 
@@ -86,9 +101,10 @@ class LanguageModel:
         """Text (or, for a signal model, numbers) -> token ids."""
         if isinstance(self.tokenizer, SignalTokenizer):
             return self.tokenizer.encode(self.prompt_values(prompt))
+        tokenizer = self._text_tokenizer()
         if not isinstance(prompt, str):
             raise ValueError("a text model's prompt is a string")
-        ids = self.tokenizer.encode(prompt)
+        ids = tokenizer.encode(prompt)
         if not ids:
             raise ValueError("the prompt is empty; give at least one character")
         return ids
@@ -98,11 +114,13 @@ class LanguageModel:
         ids = [int(i) for i in torch.as_tensor(ids).reshape(-1).tolist()]
         if isinstance(self.tokenizer, SignalTokenizer):
             return self.tokenizer.decode(ids, scale, loc)
-        return self.tokenizer.decode(ids)
+        return self._text_tokenizer().decode(ids)
 
     def token_str(self, token_id: int, scale: float = 1.0, loc: float = 0.0) -> str:
         if isinstance(self.tokenizer, SignalTokenizer):
             return self.tokenizer.token_str(token_id, scale, loc)
+        if self.tokenizer is None:
+            return f"<{token_id}>"  # no tokenizer files: tables show ids
         return self.tokenizer.token_str(token_id)
 
     # --- prediction --------------------------------------------------------------------------
