@@ -1,0 +1,110 @@
+"""``nexttoken evaluate``: models and classical baselines on fixed benchmark suites."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .common import CLIError, add_allow_pickle, positive_int
+
+NAME = "evaluate"
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "evaluate",
+        help="score models and classical baselines on fixed benchmark suites",
+        description="Forecast the held-out series of a suite with each MODEL and with the classical "
+        "baselines, and write report.md (a table per suite, relative scores against the seasonal "
+        "naive forecast, fan charts, calibration plot) and results.csv (every metric of every series).",
+    )
+    p.add_argument(
+        "model",
+        nargs="*",
+        help="signal models: checkpoint directories or shipped names (see `nexttoken models`)",
+    )
+    p.add_argument(
+        "--suite",
+        choices=["oscillators", "levels", "real", "all"],
+        default="oscillators",
+        help="oscillators (10 families, clean and noisy), levels (the families with random levels "
+        "and trends, offset sines, airline-like series), real (series bundled with statsmodels) "
+        "or all (default oscillators)",
+    )
+    p.add_argument("--out", required=True, help="directory for report.md, results.csv, figures")
+    p.add_argument(
+        "--samples", type=positive_int, default=20, help="sample paths per forecast (default 20)"
+    )
+    p.add_argument(
+        "--series",
+        type=positive_int,
+        default=16,
+        help="held-out series per oscillator dataset (default 16)",
+    )
+    p.add_argument(
+        "--baselines",
+        default="last,seasonal,ar,ets,arima",
+        help="comma-separated: last, seasonal, ar, ets, arima (default all; ets/arima need "
+        "nexttoken[baselines], and arima takes most of the time); 'none' for models only",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-plots", action="store_true", help="skip the figures")
+    add_allow_pickle(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import shlex
+
+    from ..baselines import BASELINES, ModelForecaster, baseline
+    from ..evaluate import run, suite_tasks, write_report
+    from ..lm import load
+
+    keys = [k.strip() for k in args.baselines.split(",") if k.strip() and k.strip() != "none"]
+    unknown = [k for k in keys if k not in BASELINES]
+    if unknown:
+        raise CLIError(f"--baselines: unknown {unknown}; choose from {', '.join(BASELINES)}, none")
+    if "seasonal" not in keys:
+        keys.insert(0, "seasonal")  # the reference of the relative scores
+    forecasters: list[Any] = []
+    for path in args.model:
+        lm = load(path, allow_pickle=args.allow_pickle)
+        if not lm.is_signal or not lm.model.config.causal:
+            raise CLIError(
+                f"{path}: evaluate needs a causal signal model (a GPT trained on series)"
+            )
+        forecasters.append(ModelForecaster(lm, name=Path(path).name or str(path)))
+    for key in keys:
+        b = baseline(key)
+        if key in ("ets", "arima"):
+            try:
+                import statsforecast  # noqa: F401
+            except ImportError:
+                print(
+                    f"nexttoken: note: skipping {b.name}: pip install 'nexttoken[baselines]' to include it",
+                    file=sys.stderr,
+                )
+                continue
+        forecasters.append(b)
+    tasks = suite_tasks(args.suite, n_series=args.series)
+    print(
+        f"evaluating {len(forecasters)} forecasters on {len(tasks)} datasets "
+        f"({sum(len(t.contexts) for t in tasks)} forecasts each)",
+        file=sys.stderr,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # contexts longer than a model's window are cropped
+        result = run(
+            forecasters,
+            tasks,
+            num_samples=args.samples,
+            seed=args.seed,
+            on_progress=lambda name: print(f"  {name}", file=sys.stderr),
+        )
+    command = "nexttoken " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    report = write_report(result, args.out, command=command, plots=not args.no_plots)
+    print(f"wrote {report} and {Path(args.out) / 'results.csv'}")
+    return 0

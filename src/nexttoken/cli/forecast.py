@@ -1,0 +1,160 @@
+"""``nexttoken forecast``: probabilistic forecasts of the series in a CSV file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .common import CLIError, add_allow_pickle, csv_cell, positive_int
+
+NAME = "forecast"
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "forecast",
+        help="probabilistic forecast of the series in a CSV file",
+        description="Forecast every column of IN.csv (header = series names, rows = time steps, "
+        "empty cell = missing). IN.csv may start with a column of dates (header ds, date, ... or "
+        "values such as 2024-01-31), or be long format with columns unique_id,ds,y. OUT.csv is long "
+        "format: series,step,mean,median,q0.1,...,q0.9, with a ds column after step (the dates "
+        "that follow the context, at its frequency) when IN.csv had dates.",
+    )
+    p.add_argument("model", help="checkpoint directory or a shipped model's name")
+    p.add_argument(
+        "--input", required=True, help="CSV of context series: wide, wide with dates, or long"
+    )
+    p.add_argument("--horizon", required=True, type=positive_int, help="steps to forecast")
+    p.add_argument(
+        "--samples", type=positive_int, default=20, help="sample paths per series (default 20)"
+    )
+    p.add_argument("--output", help="write the forecast CSV here (default: print it)")
+    p.add_argument("--plot", help="write a fan chart PNG here")
+    p.add_argument("--truth", help="CSV with the true continuation, drawn on the fan chart")
+    p.add_argument(
+        "--heatmap",
+        help="write a PNG of the next-token distribution at each step of the first series' first sample path",
+    )
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=positive_int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    add_allow_pickle(p)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..forecast import forecast
+    from ..frames import read_table
+    from ..lm import load
+    from ..signals import read_csv
+
+    lm = load(args.model, allow_pickle=args.allow_pickle)
+    table = read_table(args.input)
+    if not table.values:
+        raise CLIError(f"{args.input} has no series columns")
+    names = table.names
+    contexts, times = [], []
+    for name, v, t in zip(names, table.values, table.times):
+        observed = np.flatnonzero(~np.isnan(v))
+        if observed.size == 0:
+            raise CLIError(
+                f"{args.input}: series {name!r} has no observed values; fill it or drop the column"
+            )
+        end = observed[-1] + 1  # drop trailing blanks: the forecast starts after the last value
+        contexts.append(v[:end])
+        times.append(None if t is None else t[:end])
+    f = forecast(
+        lm,
+        contexts,
+        args.horizon,
+        num_samples=args.samples,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        names=names,
+    )
+    text = _forecast_csv(f, times, args.horizon)
+    if args.output:
+        from ..checkpoint import atomic_write
+
+        atomic_write(Path(args.output), lambda p: p.write_text(text))
+        print(f"wrote {len(names)} series x {args.horizon} steps to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    if args.plot:
+        from ..plots import fan_chart
+
+        truths = None
+        if args.truth:
+            t = read_csv(args.truth)
+            truths = [t.get(n) for n in names]
+        fan_chart(
+            args.plot,
+            contexts,
+            f.quantiles,
+            f.quantile_levels,
+            f.median,
+            truths=truths,
+            names=names,
+            title=f"{lm.source}: {args.samples} sample paths",
+        )
+        print(f"wrote fan chart to {args.plot}", file=sys.stderr)
+    if args.heatmap:
+        _forecast_heatmap(lm, f, contexts[0], args.heatmap, names[0])
+    return 0
+
+
+def _forecast_csv(f: Any, times: list[Any], horizon: int) -> str:
+    """Long CSV: series, step[, ds], mean, median, q0.1..q0.9 (ds when the input had dates)."""
+    from ..frames import future_times
+
+    future = [future_times(t, horizon) for t in times]
+    dated = any(t is not None for t in future)
+    header = ["series", "step"] + (["ds"] if dated else [])
+    header += ["mean", "median"] + [f"q{q:g}" for q in f.quantile_levels]
+    q, med, mean = f.quantiles, f.median, f.mean
+    lines = [",".join(header)]
+    for i, name in enumerate(f.names):
+        for h in range(horizon):
+            cells = [mean[i, h], med[i, h], *q[i, :, h]]
+            lead = [csv_cell(name), str(h + 1)]
+            if dated:
+                lead.append("" if future[i] is None else _time_cell(future[i][h]))
+            lines.append(",".join(lead + [f"{c:.6g}" for c in cells]))
+    return "\n".join(lines) + "\n"
+
+
+def _time_cell(value: Any) -> str:
+    if isinstance(value, np.datetime64):
+        text = str(np.datetime_as_string(value, unit="s"))
+        return text[:10] if text.endswith("T00:00:00") else text.replace("T", " ")
+    return str(value)
+
+
+def _forecast_heatmap(lm: Any, f: Any, context: np.ndarray, path: str, name: str) -> None:
+    import torch
+
+    from ..analysis import step_distributions
+    from ..plots import distribution_heatmap
+
+    tok = lm.tokenizer
+    window = lm.model.config.context_length
+    prompt = tok.values_to_ids(
+        torch.tensor(context[-window:])[None], torch.tensor([f.scale[0]]), torch.tensor([f.loc[0]])
+    )[0]
+    path_ids = torch.cat([prompt, torch.as_tensor(f.ids[0, 0])])
+    probs = step_distributions(lm.model, path_ids, len(prompt)).numpy()[:, tok.n_special :]
+    distribution_heatmap(
+        path,
+        probs,
+        tok.centers().numpy() * f.scale[0] + f.loc[0],
+        path_values=f.samples[0, 0],
+        title=f"{name}: next-token distribution at each step of one sampled path",
+    )
+    print(f"wrote heat map to {path}", file=sys.stderr)

@@ -1,0 +1,525 @@
+"""``nexttoken train``: train a GPT or masked LM on oscillators, the synthetic corpus, a CSV or text."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import CLIError, positive_int
+
+NAME = "train"
+
+# Settings of `nexttoken train`, with defaults; a --config JSON file may set any of them and
+# command-line flags override both.
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "steps": 1000,
+    "batch_size": 32,
+    "context": 192,
+    "n_layer": 3,
+    "n_head": 4,
+    "n_embd": 96,
+    "dropout": 0.0,
+    "norm": "layernorm",
+    "norm_position": "pre",
+    "positions": "learned",
+    "parametrization": "standard",
+    "mup_base_width": None,
+    "lr": 3e-3,
+    "min_lr_ratio": 0.1,
+    "warmup_steps": -1,
+    "weight_decay": 0.1,
+    "grad_clip": 1.0,
+    "eval_every": 100,
+    "eval_batches": 8,
+    "save_every": 250,
+    "seed": 0,
+    "objective": "gpt",
+    "mask_rate": 0.15,
+    "mask_mode": "bert",
+    "mask_span": 1,
+    "device": "cpu",
+    "grad_accum_steps": 1,
+    "precision": "fp32",
+    "gradient_checkpointing": False,
+    "compile": False,
+    # signals
+    "bins": 128,
+    "low": -4.0,
+    "high": 4.0,
+    # "standard" (subtract the context mean, divide by its std) survives levels and trends;
+    # measured in docs/evaluation.md. Checkpoints keep the scaling they were trained with.
+    "scaling": "standard",
+    "sources": "kernelsynth=0.4,structured=0.3,oscillators=0.1,mixup=0.2",
+    "families": ",".join(
+        [
+            "single_sine",
+            "sine",
+            "damped",
+            "square",
+            "sawtooth",
+            "chirp",
+            "am",
+            "van_der_pol",
+            "duffing",
+            "coupled",
+        ]
+    ),
+    "n_series": 4096,
+    "series_length": 512,
+    "noise": 0.0,
+    # text
+    "tokenizer": "char",
+    "vocab_size": 512,
+}
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "train",
+        help="train a GPT on oscillators, the synthetic corpus, a CSV of series or a text file",
+        description="Train a model. Settings come from the defaults, then --config FILE (JSON "
+        'with the long flag names as keys, e.g. {"n_layer": 4}), then the flags given here.',
+    )
+    p.add_argument(
+        "--data",
+        required=True,
+        help="'oscillators' (zero-mean oscillator families), 'synthetic' (series with levels, trends "
+        "and calendar seasons: KernelSynth, structured oscillators, TSMixup), a CSV of series "
+        "(one column each) or a .txt file",
+    )
+    p.add_argument("--out", required=True, help="checkpoint directory to write")
+    p.add_argument("--config", help="JSON file of settings")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_optimisation(p)
+    _add_model(p)
+    _add_signals(p)
+    _add_text(p)
+    return p
+
+
+def _add_optimisation(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("optimisation")
+    options: list[tuple[str, Any, str]] = [
+        ("--steps", positive_int, "optimizer steps"),
+        ("--batch-size", positive_int, "sequences per step"),
+        ("--lr", float, "peak learning rate"),
+        ("--min-lr-ratio", float, "final learning rate as a fraction of the peak"),
+        ("--warmup-steps", int, "linear warmup steps (-1: 5%% of steps)"),
+        ("--weight-decay", float, "AdamW weight decay on matrices"),
+        ("--grad-clip", float, "clip the gradient norm (0: off)"),
+        ("--eval-every", positive_int, "steps between held-out evaluations"),
+        ("--eval-batches", positive_int, "batches per evaluation"),
+        ("--save-every", positive_int, "steps between checkpoints"),
+        ("--seed", int, "seed of initialisation and data"),
+        (
+            "--device",
+            str,
+            "cpu, cuda, cuda:1, mps ... (under torchrun, cuda = one GPU per process)",
+        ),
+        ("--grad-accum-steps", positive_int, "split each batch into N micro-batches"),
+    ]
+    for flag, typ, hlp in options:
+        g.add_argument(flag, type=typ, default=None, help=hlp)
+    g.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default=None,
+        help="bf16: autocast matmuls to bfloat16 (GPUs; default fp32)",
+    )
+    g.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        default=None,
+        help="recompute block activations in the backward pass (10x less activation memory, ~15%% slower)",
+    )
+    g.add_argument(
+        "--compile", action="store_true", default=None, help="torch.compile the model (GPUs)"
+    )
+
+
+def _add_model(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--objective",
+        choices=["gpt", "mlm"],
+        default=None,
+        help="gpt: causal next-token prediction; mlm: masked LM, bidirectional (signals only)",
+    )
+    g.add_argument(
+        "--mask-rate", type=float, default=None, help="mlm: share of tokens masked (default 0.15)"
+    )
+    g.add_argument(
+        "--mask-span",
+        type=positive_int,
+        default=None,
+        help="mlm: hide spans of 1..N tokens instead of single tokens (default 1)",
+    )
+    g.add_argument(
+        "--mask-mode",
+        choices=["bert", "mask"],
+        default=None,
+        help="mlm: bert = 80%% MASK / 10%% random / 10%% kept (default); mask = always MASK",
+    )
+    options: list[tuple[str, Any, str]] = [
+        ("--context", positive_int, "context window in tokens"),
+        ("--n-layer", positive_int, "transformer blocks"),
+        ("--n-head", positive_int, "attention heads"),
+        ("--n-embd", positive_int, "width"),
+        ("--dropout", float, "dropout rate"),
+    ]
+    for flag, typ, hlp in options:
+        g.add_argument(flag, type=typ, default=None, help=hlp)
+    g.add_argument("--norm", choices=["layernorm", "rmsnorm"], default=None)
+    g.add_argument("--norm-position", choices=["pre", "post"], default=None)
+    g.add_argument("--positions", choices=["learned", "sinusoidal", "rope", "none"], default=None)
+    g.add_argument(
+        "--parametrization",
+        choices=["standard", "mup"],
+        default=None,
+        help="mup: muP init, per-layer learning rates and 1/d attention (default standard)",
+    )
+    g.add_argument(
+        "--mup-base-width",
+        type=positive_int,
+        default=None,
+        help="width at which muP equals standard (tune --lr there; default: --n-embd)",
+    )
+
+
+def _add_signals(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("signals (oscillators, synthetic, CSV)")
+    g.add_argument("--bins", type=positive_int, default=None, help="number of value bins")
+    g.add_argument(
+        "--scaling",
+        choices=["mean", "standard"],
+        default=None,
+        help="how each window is scaled before binning: standard (minus the mean, over the std; "
+        "default, survives levels) or mean (over the mean |value|, as Chronos)",
+    )
+    g.add_argument(
+        "--sources",
+        default=None,
+        help="shares of the synthetic corpus, e.g. kernelsynth=0.4,structured=0.3,oscillators=0.1,mixup=0.2",
+    )
+    g.add_argument(
+        "--low", type=float, default=None, help="lowest bin centre (in units of the scale)"
+    )
+    g.add_argument("--high", type=float, default=None, help="highest bin centre")
+    g.add_argument("--families", default=None, help="comma-separated oscillator families")
+    g.add_argument(
+        "--n-series",
+        type=positive_int,
+        default=None,
+        help="series to generate (oscillators, synthetic)",
+    )
+    g.add_argument(
+        "--series-length", type=positive_int, default=None, help="steps per generated oscillator"
+    )
+    g.add_argument(
+        "--noise",
+        default=None,
+        help="relative Gaussian noise on the oscillators; several levels (e.g. 0,0.1) split the series among them",
+    )
+
+
+def _add_text(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("text (.txt)")
+    g.add_argument(
+        "--tokenizer",
+        choices=["char", "bpe"],
+        default=None,
+        help="char (default) or byte-level bpe",
+    )
+    g.add_argument(
+        "--vocab-size", type=positive_int, default=None, help="BPE vocabulary size to learn"
+    )
+
+
+def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
+    settings = dict(TRAIN_DEFAULTS)
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise CLIError(f"--config {path}: no such file")
+        try:
+            from_file = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise CLIError(f"--config {path} is not valid JSON: {e}") from None
+        if not isinstance(from_file, dict):
+            raise CLIError(f"--config {path} must hold a JSON object of settings")
+        from_file = {k.replace("-", "_"): v for k, v in from_file.items()}
+        unknown = sorted(set(from_file) - set(settings))
+        if unknown:
+            raise CLIError(
+                f"--config {path}: unknown settings {unknown}; known: {sorted(settings)}"
+            )
+        settings.update(from_file)
+    for key in settings:
+        value = getattr(args, key, None)
+        if value is not None:
+            settings[key] = value
+    return settings
+
+
+_RESUMED_MODEL_KEYS = {
+    "context": "context_length",
+    "n_layer": "n_layer",
+    "n_head": "n_head",
+    "n_embd": "n_embd",
+    "norm": "norm",
+    "norm_position": "norm_position",
+    "positions": "positions",
+    "dropout": "dropout",
+    "objective": "objective",
+    "parametrization": "parametrization",
+    "mup_base_width": "mup_base_width",
+}
+
+
+def _noise_levels(value: Any) -> list[float]:
+    try:
+        levels = [float(v) for v in str(value).split(",") if v.strip()]
+    except ValueError:
+        raise CLIError(f"--noise {value!r}: give a number or comma-separated numbers") from None
+    if not levels or any(v < 0 for v in levels):
+        raise CLIError(f"--noise {value!r}: give levels >= 0")
+    return levels
+
+
+def _sources(value: Any) -> dict[str, float]:
+    from ..synthetic import SOURCES
+
+    shares: dict[str, float] = {}
+    for item in str(value).split(","):
+        if not item.strip():
+            continue
+        name, _, share = item.partition("=")
+        name = name.strip()
+        if name not in SOURCES:
+            raise CLIError(f"--sources: unknown source {name!r}; choose from {', '.join(SOURCES)}")
+        try:
+            shares[name] = float(share) if share.strip() else 1.0
+        except ValueError:
+            raise CLIError(
+                f"--sources: {item!r} is not NAME=SHARE (e.g. kernelsynth=0.4)"
+            ) from None
+    if not shares or any(v < 0 for v in shares.values()) or sum(shares.values()) <= 0:
+        raise CLIError(f"--sources {value!r}: give NAME=SHARE items with shares >= 0, not all 0")
+    return shares
+
+
+def _data_kind(data: str) -> str:
+    if data in ("oscillators", "synthetic"):
+        return data
+    for ext in ("csv", "txt"):
+        if data.lower().endswith("." + ext):
+            if not Path(data).is_file():
+                raise CLIError(f"--data {data}: no such file")
+            return ext
+    raise CLIError(
+        f"--data {data!r}: give 'oscillators', 'synthetic', a .csv file of series or a .txt file of text"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..model import GPT
+    from ..train import Distributed, train
+
+    s = _train_settings(args)
+    out = Path(args.out)
+    data = str(args.data)
+    kind = _data_kind(data)
+    if not args.resume and any(
+        (out / f).exists() for f in ("model.safetensors", "training_state.safetensors")
+    ):
+        raise CLIError(
+            f"{out} already holds a checkpoint; pass --resume to continue it, or choose a new --out "
+            "(nothing was overwritten)"
+        )
+    if args.resume and _finished(out, int(s["steps"])):
+        return 0
+    text = Path(data).read_text(encoding="utf-8") if kind == "txt" else ""
+    # Tokenizer and configs first, so that bad settings fail before any data is made.
+    tokenizer = _tokenizer(args, s, kind, text)
+    model_config, config = _configs(args, s, tokenizer)
+    train_data, val_data = _datasets(s, kind, data, text, tokenizer, model_config)
+
+    torch.manual_seed(config.seed)
+    model = GPT(model_config)
+    dist_info = Distributed.from_env()
+    if dist_info.main:
+        print(
+            f"training a {model.num_params() / 1e6:.2f}M-parameter {s['objective'].upper()} on {data} "
+            f"({tokenizer.kind} tokenizer, {tokenizer.vocab_size} tokens) -> {out}",
+            file=sys.stderr,
+        )
+    result = train(
+        model,
+        tokenizer,
+        train_data,
+        val_data,
+        config,
+        out,
+        resume=args.resume,
+        extra_config={"data": {"source": data, "settings": s}},
+    )
+    if not dist_info.main:
+        return 0
+    workers = f" on {dist_info.world_size} processes" if dist_info.active else ""
+    print(
+        f"done: step {result.step}, train loss {result.train_loss:.4f}, eval loss {result.eval_loss:.4f}, "
+        f"{result.seconds:.0f} s, {result.tokens_per_second:,.0f} tokens/s{workers}; checkpoint in {out}"
+    )
+    return 0
+
+
+def _finished(out: Path, steps: int) -> bool:
+    """True (after a notice) when the run in ``out`` already reached ``steps``: a requeued job."""
+    from ..checkpoint import saved_step
+
+    done = saved_step(out)
+    if done is None or done < steps:
+        return False
+    print(
+        f"nexttoken: {out} already reached step {done} of --steps {steps}; nothing to do "
+        "(pass a larger --steps to train on)",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _tokenizer(args: argparse.Namespace, s: dict[str, Any], kind: str, text: str) -> Any:
+    """The run's tokenizer: the saved one on --resume (which also restores the architecture
+    settings into ``s``), else a new one for the data."""
+    from ..checkpoint import read_config
+    from ..tokenizers import BPETokenizer, CharTokenizer, SignalTokenizer, tokenizer_from_json
+
+    out = Path(args.out)
+    tokenizer: Any
+    if args.resume:
+        # A run keeps the tokenizer and architecture it started with.
+        saved = read_config(out)
+        tokenizer = tokenizer_from_json((out / "tokenizer.json").read_text(encoding="utf-8"))
+        for key, model_key in _RESUMED_MODEL_KEYS.items():
+            if getattr(args, key, None) is None:
+                s[key] = saved["model"].get(model_key, s[key])
+    elif kind == "txt":
+        bpe = s["tokenizer"] == "bpe"
+        tokenizer = (
+            BPETokenizer.train([str(args.data)], int(s["vocab_size"]))
+            if bpe
+            else CharTokenizer.from_text(text)
+        )
+    else:
+        tokenizer = SignalTokenizer(
+            n_bins=int(s["bins"]),
+            low=float(s["low"]),
+            high=float(s["high"]),
+            scaling=str(s["scaling"]),
+        )
+    if s["objective"] == "mlm" and kind == "txt":
+        raise CLIError(
+            "--objective mlm needs a MASK token: train it on oscillators or a CSV of series"
+        )
+    if (kind == "txt") == isinstance(tokenizer, SignalTokenizer):
+        raise CLIError(
+            f"--resume: {out} was trained on other data than {args.data} ({tokenizer.kind} tokenizer)"
+        )
+    return tokenizer
+
+
+def _configs(args: argparse.Namespace, s: dict[str, Any], tokenizer: Any) -> tuple[Any, Any]:
+    """``(GPTConfig, TrainConfig)`` from the merged settings."""
+    from ..model import GPTConfig
+    from ..train import TrainConfig
+
+    model_config = GPTConfig(
+        vocab_size=tokenizer.vocab_size,
+        context_length=int(s["context"]),
+        n_layer=int(s["n_layer"]),
+        n_head=int(s["n_head"]),
+        n_embd=int(s["n_embd"]),
+        dropout=float(s["dropout"]),
+        norm=s["norm"],
+        norm_position=s["norm_position"],
+        positions=s["positions"],
+        objective=s["objective"],
+        parametrization=s["parametrization"],
+        mup_base_width=None if s["mup_base_width"] is None else int(s["mup_base_width"]),
+    )
+    config = TrainConfig(
+        steps=int(s["steps"]),
+        batch_size=int(s["batch_size"]),
+        lr=float(s["lr"]),
+        min_lr_ratio=float(s["min_lr_ratio"]),
+        warmup_steps=int(s["warmup_steps"]),
+        weight_decay=float(s["weight_decay"]),
+        grad_clip=float(s["grad_clip"]),
+        eval_every=int(s["eval_every"]),
+        eval_batches=int(s["eval_batches"]),
+        save_every=int(s["save_every"]),
+        seed=int(s["seed"]),
+        device=str(s["device"]),
+        progress=not args.no_progress,
+        grad_accum_steps=int(s["grad_accum_steps"]),
+        precision=str(s["precision"]),
+        gradient_checkpointing=bool(s["gradient_checkpointing"]),
+        compile=bool(s["compile"]),
+    )
+    return model_config, config
+
+
+def _datasets(
+    s: dict[str, Any], kind: str, data: str, text: str, tokenizer: Any, model_config: Any
+) -> tuple[Any, Any]:
+    """Training and validation batches for the data kind (masked for the MLM objective)."""
+    from ..data import (
+        MaskedWindows,
+        SeriesWindows,
+        csv_datasets,
+        oscillator_datasets,
+        synthetic_datasets,
+        text_datasets,
+    )
+
+    context = model_config.context_length
+    train_data: Any
+    val_data: Any
+    if kind == "oscillators":
+        families = tuple(f.strip() for f in str(s["families"]).split(",") if f.strip())
+        train_data, val_data = oscillator_datasets(
+            tokenizer,
+            context,
+            families=families,
+            n_series=int(s["n_series"]),
+            length=int(s["series_length"]),
+            seed=int(s["seed"]),
+            noise=_noise_levels(s["noise"]),
+        )
+    elif kind == "synthetic":
+        train_data, val_data = synthetic_datasets(
+            tokenizer,
+            context,
+            n_series=int(s["n_series"]),
+            length=int(s["series_length"]),
+            seed=int(s["seed"]),
+            noise=_noise_levels(s["noise"]),
+            shares=_sources(s["sources"]),
+        )
+    elif kind == "csv":
+        train_data, val_data = csv_datasets(data, tokenizer, context)
+    else:
+        train_data, val_data = text_datasets(text, tokenizer, context)
+    if model_config.objective == "mlm":
+        assert isinstance(train_data, SeriesWindows) and isinstance(val_data, SeriesWindows)
+        bert = s["mask_mode"] == "bert"
+        span = int(s["mask_span"])
+        train_data = MaskedWindows(train_data, float(s["mask_rate"]), bert, span)
+        val_data = MaskedWindows(val_data, float(s["mask_rate"]), bert, span)
+    return train_data, val_data
