@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from nexttoken import GPT, generate, stream
+from nexttoken.decoding import Decoder
 
 from .conftest import tiny_config
 
@@ -182,17 +183,17 @@ def test_fixed_shape_decode_step_matches_the_cached_forward(overrides):
         a = model(ids[:, t : t + 1], cache=cache_a, pos=t)
         pos = torch.tensor([t])
         if t % 2:  # fixed shapes: the whole cache, masked
-            b = model.decode_step(ids[:, t : t + 1], pos, cache_b)
+            b = Decoder(model).step(ids[:, t : t + 1], pos, cache_b)
         elif t == 8:  # an int position: written with a plain copy
-            b = model.decode_step(ids[:, t : t + 1], t, cache_b, length=t + 1)
+            b = Decoder(model).step(ids[:, t : t + 1], t, cache_b, length=t + 1)
         else:  # the filled part only
-            b = model.decode_step(ids[:, t : t + 1], pos, cache_b, length=t + 1)
+            b = Decoder(model).step(ids[:, t : t + 1], pos, cache_b, length=t + 1)
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     # several positions at once (T > 1) with a causal mask over the filled part
     a = model(ids[:, 8:12], cache=cache_a, pos=8)
-    b = model.decode_step(ids[:, 8:12], torch.arange(8, 12), cache_b, length=12)
+    b = Decoder(model).step(ids[:, 8:12], torch.arange(8, 12), cache_b, length=12)
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
-    b = model.decode_step(ids[:, 8:12], 8, cache_b, length=12)  # positions 8 .. 11
+    b = Decoder(model).step(ids[:, 8:12], 8, cache_b, length=12)  # positions 8 .. 11
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
@@ -209,8 +210,8 @@ def test_one_row_step_matches_the_cached_forward_and_the_batched_step(overrides)
         model(ids[:, :8].expand(2, -1), cache=cache_c, pos=0)
         for t in range(8, 12):
             a = model(ids[:, t : t + 1], cache=cache_a, pos=t)
-            b = model.decode_step(ids[:, t : t + 1], t, cache_b, length=t + 1)
-            c = model.decode_step(ids[:, t : t + 1].expand(2, -1), t, cache_c, length=t + 1)
+            b = Decoder(model).step(ids[:, t : t + 1], t, cache_b, length=t + 1)
+            c = Decoder(model).step(ids[:, t : t + 1].expand(2, -1), t, cache_c, length=t + 1)
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(c, b.expand(2, -1, -1), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(cache_b.kv[0][:, :, :, :12], cache_a.kv[0][:, :, :, :12])

@@ -408,26 +408,6 @@ class GPT(nn.Module):
             p.device,
         )
 
-    def decode_step(
-        self,
-        ids: torch.Tensor,
-        input_pos: int | torch.Tensor,
-        cache: KVCache,
-        length: int | None = None,
-    ) -> torch.Tensor:
-        """Logits ``(B, T, vocab)`` of ids ``(B, T)`` at positions ``input_pos`` ``(T,)`` (or an int
-        ``p`` for ``p .. p+T-1``), reading and writing ``cache``: the lean path of decoding. A loop of steps should
-        build one :class:`~nexttoken.decoding.Decoder` and call its ``step``, as ``generate`` does.
-
-        ``length`` (the positions filled after this step) limits attention to the written part
-        of the cache. Without it the shapes are fixed (attention over the whole cache, later
-        positions masked): the form ``torch.compile`` turns into one graph
-        (``generate(..., compile=True)``), at the cost of attending over ``max_len`` positions.
-        """
-        from .decoding import Decoder  # decoding imports this module
-
-        return Decoder(self).step(ids, input_pos, cache, length)
-
     def forward(
         self, ids: torch.Tensor, *, cache: KVCache | None = None, pos: int = 0
     ) -> torch.Tensor:

@@ -53,6 +53,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # measured in docs/evaluation.md. Checkpoints keep the scaling they were trained with.
     "scaling": "standard",
     "sources": "kernelsynth=0.4,structured=0.3,oscillators=0.1,mixup=0.2",
+    "stats_prefix": 0.5,
+    "short_fraction": 0.25,
     "families": ",".join(
         [
             "single_sine",
@@ -199,6 +201,19 @@ def _add_signals(p: argparse.ArgumentParser) -> None:
         default=None,
         help="how each window is scaled before binning: standard (minus the mean, over the std; "
         "default, survives levels) or mean (over the mean |value|, as Chronos)",
+    )
+    g.add_argument(
+        "--stats-prefix",
+        type=float,
+        default=None,
+        help="synthetic: scale each window by the statistics of its first k steps, k drawn from "
+        "this share of the window up to all of it (default 0.5; 1 = the whole window)",
+    )
+    g.add_argument(
+        "--short-fraction",
+        type=float,
+        default=None,
+        help="synthetic: share of windows cut to a random shorter length (default 0.25)",
     )
     g.add_argument(
         "--sources",
@@ -511,6 +526,8 @@ def _datasets(
             seed=int(s["seed"]),
             noise=_noise_levels(s["noise"]),
             shares=_sources(s["sources"]),
+            short_fraction=float(s["short_fraction"]),
+            stats_prefix=float(s["stats_prefix"]),
         )
     elif kind == "csv":
         train_data, val_data = csv_datasets(data, tokenizer, context)
