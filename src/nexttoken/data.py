@@ -7,7 +7,7 @@ Every draw takes a ``torch.Generator`` so a run is repeatable and resumable.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -197,6 +197,21 @@ class MaskedWindows:
         return self.mask(x, generator)
 
 
+def _by_noise_level(
+    n: int,
+    seed: int,
+    noise: float | Sequence[float],
+    make: Callable[[int, int, float], np.ndarray],
+) -> np.ndarray:
+    """``n`` series split evenly among the noise levels; ``make(count, seed, level)`` draws each part."""
+    levels = [float(noise)] if isinstance(noise, (int, float)) else [float(v) for v in noise]
+    if not levels:
+        raise ValueError("noise lists no levels; give one number or several")
+    counts = [n // len(levels) + (i < n % len(levels)) for i in range(len(levels))]
+    parts = [make(c, seed + 7919 * k, lv) for k, (c, lv) in enumerate(zip(counts, levels)) if c > 0]
+    return np.concatenate(parts, axis=0)
+
+
 def oscillator_datasets(
     tokenizer: SignalTokenizer,
     context_length: int,
@@ -212,18 +227,11 @@ def oscillator_datasets(
     ``noise`` may list several levels: the series are then split evenly among them.
     """
     length = max(length, context_length + 1)
-    levels = [float(noise)] if isinstance(noise, (int, float)) else [float(v) for v in noise]
-    if not levels:
-        raise ValueError("noise lists no levels; give one number or several")
 
     def draw(n: int, base_seed: int) -> np.ndarray:
-        counts = [n // len(levels) + (i < n % len(levels)) for i in range(len(levels))]
-        parts = [
-            mixture(families, c, length, seed=base_seed + 7919 * k, noise=lv)[0]
-            for k, (c, lv) in enumerate(zip(counts, levels))
-            if c > 0
-        ]
-        return np.concatenate(parts, axis=0)
+        return _by_noise_level(
+            n, base_seed, noise, lambda c, sd, lv: mixture(families, c, length, sd, lv)[0]
+        )
 
     train = draw(n_series, seed)
     val = draw(max(64, n_series // 16), seed + 1_000_003)
@@ -255,18 +263,11 @@ def synthetic_datasets(
     from .synthetic import corpus
 
     length = max(length, context_length + 1)
-    levels = [float(noise)] if isinstance(noise, (int, float)) else [float(v) for v in noise]
-    if not levels:
-        raise ValueError("noise lists no levels; give one number or several")
 
     def draw(n: int, base_seed: int) -> np.ndarray:
-        counts = [n // len(levels) + (i < n % len(levels)) for i in range(len(levels))]
-        parts = [
-            corpus(c, length, seed=base_seed + 7919 * k, shares=shares, noise=lv)
-            for k, (c, lv) in enumerate(zip(counts, levels))
-            if c > 0
-        ]
-        return np.concatenate(parts, axis=0)
+        return _by_noise_level(
+            n, base_seed, noise, lambda c, sd, lv: corpus(c, length, sd, shares, lv)
+        )
 
     train = draw(n_series, seed)
     val = draw(max(64, n_series // 16), seed + 1_000_003)
