@@ -93,6 +93,43 @@ def test_a_tiny_masked_lm_recovers_masked_tokens_of_a_pattern(mlm_checkpoint):
     np.testing.assert_allclose(filled, truth, atol=half_bin + 1e-9)
 
 
+def test_infill_takes_every_form_a_forecast_takes_and_gives_it_back(mlm_checkpoint):
+    pd = pytest.importorskip("pandas")
+    lm = load(mlm_checkpoint)
+    a = np.tile(PATTERN, 6)
+    b = 3.0 * np.tile(PATTERN, 5)
+    ga, gb = a.copy(), b.copy()
+    ga[[4, 11]] = np.nan
+    gb[[7]] = np.nan
+    one = infill(lm, ga)
+    assert isinstance(one, np.ndarray) and one.shape == a.shape and not np.isnan(one).any()
+    np.testing.assert_array_equal(infill(lm, list(ga)), one)  # a list of numbers: one series
+    # several series: each filled as it is alone, whatever the container
+    both = infill(lm, [ga, gb])
+    assert isinstance(both, list) and len(both) == 2
+    np.testing.assert_array_equal(both[0], one)
+    np.testing.assert_array_equal(both[1], infill(lm, gb))
+    two_d = infill(lm, np.stack([ga, ga[::-1]]))
+    assert two_d.shape == (2, len(a))
+    np.testing.assert_array_equal(two_d[0], one)
+    # pandas: the same index, names and columns back
+    dates = pd.date_range("2024-01-01", periods=len(a), freq="D")
+    s = infill(lm, pd.Series(ga, index=dates, name="a"))
+    assert isinstance(s, pd.Series) and s.name == "a" and s.index.equals(dates)
+    np.testing.assert_array_equal(s.to_numpy(), one)
+    wide = pd.DataFrame({"a": ga, "b": np.r_[gb, [np.nan] * 5]}, index=dates)
+    out = infill(lm, wide)
+    assert list(out.columns) == ["a", "b"] and out.index.equals(dates)
+    np.testing.assert_array_equal(out["a"].to_numpy(), one)
+    assert not out.isna().any().any() and wide["a"].isna().sum() == 2  # the input is untouched
+    # long: a row left out of the daily grid comes back, filled
+    rows = pd.DataFrame({"unique_id": "a", "ds": dates, "y": a}).drop(index=[4, 11])
+    long = infill(lm, rows)
+    assert list(long.columns) == ["unique_id", "ds", "y"] and len(long) == len(a)
+    assert (long["ds"].to_numpy() == dates.to_numpy()).all()
+    np.testing.assert_array_equal(long["y"].to_numpy(), one)
+
+
 def test_infill_refuses_a_causal_model_and_empty_series(mlm_checkpoint, signal_checkpoint):
     with pytest.raises(ValueError, match="--objective mlm"):
         infill(load(signal_checkpoint), [1.0, np.nan, 2.0])

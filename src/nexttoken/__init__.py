@@ -3,6 +3,7 @@
 from .checkpoint import CheckpointError
 from .forecast import Forecast, forecast
 from .generate import generate, stream
+from .infill import infill
 from .lm import LanguageModel, load, pretrained_models
 from .model import GPT, GPTConfig
 from .signals import FAMILIES
@@ -22,6 +23,7 @@ __all__ = [
     "TrainConfig",
     "forecast",
     "generate",
+    "infill",
     "load",
     "pretrained_models",
     "stream",

@@ -34,6 +34,32 @@ if TYPE_CHECKING:
 __all__ = ["Decoder"]
 
 
+def _activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    if name == "gelu_new":
+        return lambda h: F.gelu(h, approximate="tanh")
+    return F.gelu if name == "gelu" else F.relu
+
+
+def _norm(config: Any) -> tuple[Callable[..., torch.Tensor], Callable[[Any], tuple[Any, ...]]]:
+    """The norm function of ``config`` and a function giving a norm module's arguments to it."""
+    eps, shape = config.layer_norm_epsilon, (config.n_embd,)
+    if config.norm == "rmsnorm":
+        return torch.rms_norm, lambda norm: (shape, norm.weight, eps)
+    return torch.layer_norm, lambda norm: (shape, norm.weight, getattr(norm, "bias", None), eps)
+
+
+def _linear(m: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The weight transposed, (in, out), for ``addmm``, and the bias."""
+    return m.weight.t(), m.bias
+
+
+def _linear_mv(m: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The weight as stored, (out, in), and its bias (zeros when it has none, so that every
+    product is one ``addmv``; adding 0 changes no value)."""
+    bias = m.bias if m.bias is not None else m.weight.new_zeros(m.weight.shape[0])
+    return m.weight, bias
+
+
 class Decoder:
     """A causal :class:`GPT`'s weights laid out for decoding steps (see the module docstring)."""
 
@@ -51,15 +77,7 @@ class Decoder:
             config.attn_scale if config.attn_scale is not None else 1.0 / math.sqrt(self.head_size)
         )
         self.pre = config.norm_position == "pre"
-        eps = config.layer_norm_epsilon
-        shape = (config.n_embd,)
-        self.act: Callable[[torch.Tensor], torch.Tensor]
-        if config.activation == "gelu_new":
-            self.act = lambda h: F.gelu(h, approximate="tanh")
-        elif config.activation == "gelu":
-            self.act = F.gelu
-        else:
-            self.act = F.relu
+        self.act = _activation(config.activation)
         self.wte = t.wte.weight
         self.embed_scale = model.embed_scale
         self.wpe = t.wpe.weight if t.wpe is not None else model.pos_table
@@ -68,29 +86,8 @@ class Decoder:
             if model.rope_cos is not None and model.rope_sin is not None
             else None
         )
-
-        def linear(m: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-            return m.weight.t(), m.bias
-
         # Norms are called directly with each norm's stored arguments (no wrapper per call)
-        self.norm_fn: Callable[..., torch.Tensor]
-        if config.norm == "rmsnorm":
-            self.norm_fn = torch.rms_norm
-
-            def norm_args(norm: Any) -> tuple[Any, ...]:
-                return (shape, norm.weight, eps)
-        else:
-            self.norm_fn = torch.layer_norm
-
-            def norm_args(norm: Any) -> tuple[Any, ...]:
-                return (shape, norm.weight, getattr(norm, "bias", None), eps)
-
-        def linear_mv(m: Any) -> tuple[torch.Tensor, torch.Tensor]:
-            """The weight as stored, (out, in), and its bias (zeros when it has none, so that
-            every product is one ``addmv``; adding 0 changes no value)."""
-            bias = m.bias if m.bias is not None else m.weight.new_zeros(m.weight.shape[0])
-            return m.weight, bias
-
+        self.norm_fn, norm_args = _norm(config)
         self.layers = []
         # The same weights for the one-row step, flat: norm 1's arguments, (w, b) of the q/k/v
         # and output projections, norm 2's arguments, (w, b) of the two MLP layers
@@ -100,21 +97,21 @@ class Decoder:
             self.layers.append(
                 (
                     norm_args(block.ln_1),
-                    linear(attn.c_attn),
-                    linear(attn.c_proj),
+                    _linear(attn.c_attn),
+                    _linear(attn.c_proj),
                     norm_args(block.ln_2),
-                    linear(mlp.c_fc),
-                    linear(mlp.c_proj),
+                    _linear(mlp.c_fc),
+                    _linear(mlp.c_proj),
                 )
             )
             self.layers_mv.append(
                 (
                     norm_args(block.ln_1),
-                    *linear_mv(attn.c_attn),
-                    *linear_mv(attn.c_proj),
+                    *_linear_mv(attn.c_attn),
+                    *_linear_mv(attn.c_proj),
                     norm_args(block.ln_2),
-                    *linear_mv(mlp.c_fc),
-                    *linear_mv(mlp.c_proj),
+                    *_linear_mv(mlp.c_fc),
+                    *_linear_mv(mlp.c_proj),
                 )
             )
         self.ln_f_args = norm_args(t.ln_f) if self.pre else None
@@ -146,32 +143,16 @@ class Decoder:
         their prompt, then over their own ``cache`` entries; ``T`` must then be 1.
         """
         B, T = ids.shape
-        N = B * T
-        C, H, D = self.n_embd, self.n_head, self.head_size
         slot = input_pos if slot is None else slot
         if (
-            N == 1
+            B * T == 1
             and prefix is None
             and length is not None
             and isinstance(input_pos, int)
             and isinstance(slot, int)
         ):
             return self._step_one(ids, input_pos, cache, length, slot)
-        x = self.wte.index_select(0, ids.reshape(N))  # (N, C)
-        if self.embed_scale != 1.0:
-            x = x * self.embed_scale
-        rope = None
-        if isinstance(input_pos, int):
-            if self.wpe is not None:
-                pos_emb = self.wpe.narrow(0, input_pos, T)  # (T, C)
-            elif self.rope is not None:
-                rope = (self.rope[0].narrow(0, input_pos, T), self.rope[1].narrow(0, input_pos, T))
-        elif self.wpe is not None:
-            pos_emb = self.wpe.index_select(0, input_pos)
-        elif self.rope is not None:
-            rope = (self.rope[0][input_pos], self.rope[1][input_pos])
-        if self.wpe is not None:
-            x = x + pos_emb if T == 1 else (x.view(B, T, C) + pos_emb).view(N, C)
+        x, rope = self._embed(ids, input_pos)
         visible = None
         if prefix is not None:
             if T != 1:
@@ -187,48 +168,85 @@ class Decoder:
             visible = torch.zeros(T, keys, dtype=x.dtype, device=x.device).masked_fill_(
                 cache.positions[None, :keys] > where[:, None], float("-inf")
             )
-        norm, act, pre = self.norm_fn, self.act, self.pre
-        for i, (ln_1, (w_qkv, b_qkv), (w_o, b_o), ln_2, (w_fc, b_fc), (w_p, b_p)) in enumerate(
-            self.layers
-        ):
-            h = norm(x, *ln_1) if pre else x
-            qkv = torch.addmm(b_qkv, h, w_qkv) if b_qkv is not None else h.mm(w_qkv)
-            if N == 1:  # one row, one token: already in (3, B, H, T, D) order
-                qkv = qkv.view(3, 1, H, 1, D)
-            else:
-                qkv = qkv.view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
-            if rope is None:
-                q, new = qkv[0], qkv[1:]
-            else:
-                q, new = apply_rope(qkv[0], *rope), torch.stack((apply_rope(qkv[1], *rope), qkv[2]))
-            if isinstance(slot, int):
-                cache.kv[i].narrow(3, slot, T).copy_(new)
-            else:
-                cache.kv[i].index_copy_(3, slot, new)
-            k, v = cache.k[i], cache.v[i]
-            if length is not None:
-                k, v = k.narrow(2, 0, length), v.narrow(2, 0, length)
-            if prefix is not None:
-                y = _attend_with_prefix(q, prefix.k[i], prefix.v[i], k, v, self.scale)
-            else:
-                y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, scale=self.scale)
-                y = y.transpose(1, 2) if T > 1 else y  # (B, T, H, D); for T = 1 the same order
-            a = (
-                torch.addmm(b_o, y.reshape(N, C), w_o)
-                if b_o is not None
-                else y.reshape(N, C).mm(w_o)
-            )
-            x = x + a if pre else norm(x + a, *ln_1)
-            h = norm(x, *ln_2) if pre else x
-            h = act(torch.addmm(b_fc, h, w_fc) if b_fc is not None else h.mm(w_fc))
-            m = torch.addmm(b_p, h, w_p) if b_p is not None else h.mm(w_p)
-            x = x + m if pre else norm(x + m, *ln_2)
+        for i, weights in enumerate(self.layers):
+            x = self._layer(i, weights, x, (B, T), rope, cache, length, slot, prefix, visible)
         if self.ln_f_args is not None:
-            x = norm(x, *self.ln_f_args)
+            x = self.norm_fn(x, *self.ln_f_args)
         logits = x.mm(self.head)
         if self.output_mult != 1.0:
             logits = logits * self.output_mult
         return logits.view(B, T, -1)
+
+    def _embed(
+        self, ids: torch.Tensor, input_pos: int | torch.Tensor
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
+        """Token (+ learned or sinusoidal position) embeddings ``(B*T, C)``, and the rotary
+        tables of the positions for a RoPE model (else None)."""
+        B, T = ids.shape
+        N, C = B * T, self.n_embd
+        x = self.wte.index_select(0, ids.reshape(N))  # (N, C)
+        if self.embed_scale != 1.0:
+            x = x * self.embed_scale
+        rope = None
+        if isinstance(input_pos, int):
+            if self.wpe is not None:
+                pos_emb = self.wpe.narrow(0, input_pos, T)  # (T, C)
+            elif self.rope is not None:
+                rope = (self.rope[0].narrow(0, input_pos, T), self.rope[1].narrow(0, input_pos, T))
+        elif self.wpe is not None:
+            pos_emb = self.wpe.index_select(0, input_pos)
+        elif self.rope is not None:
+            rope = (self.rope[0][input_pos], self.rope[1][input_pos])
+        if self.wpe is not None:
+            x = x + pos_emb if T == 1 else (x.view(B, T, C) + pos_emb).view(N, C)
+        return x, rope
+
+    def _layer(
+        self,
+        i: int,
+        weights: tuple[Any, ...],
+        x: torch.Tensor,
+        shape: tuple[int, int],
+        rope: tuple[torch.Tensor, torch.Tensor] | None,
+        cache: KVCache,
+        length: int | None,
+        slot: int | torch.Tensor,
+        prefix: KVCache | None,
+        visible: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Block ``i`` of :meth:`step` on activations ``x`` ``(B*T, C)``."""
+        ln_1, (w_qkv, b_qkv), (w_o, b_o), ln_2, (w_fc, b_fc), (w_p, b_p) = weights
+        (B, T), C, H, D = shape, self.n_embd, self.n_head, self.head_size
+        N = B * T
+        norm, pre = self.norm_fn, self.pre
+        h = norm(x, *ln_1) if pre else x
+        qkv = torch.addmm(b_qkv, h, w_qkv) if b_qkv is not None else h.mm(w_qkv)
+        if N == 1:  # one row, one token: already in (3, B, H, T, D) order
+            qkv = qkv.view(3, 1, H, 1, D)
+        else:
+            qkv = qkv.view(B, T, 3, H, D).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
+        if rope is None:
+            q, new = qkv[0], qkv[1:]
+        else:
+            q, new = apply_rope(qkv[0], *rope), torch.stack((apply_rope(qkv[1], *rope), qkv[2]))
+        if isinstance(slot, int):
+            cache.kv[i].narrow(3, slot, T).copy_(new)
+        else:
+            cache.kv[i].index_copy_(3, slot, new)
+        k, v = cache.k[i], cache.v[i]
+        if length is not None:
+            k, v = k.narrow(2, 0, length), v.narrow(2, 0, length)
+        if prefix is not None:
+            y = _attend_with_prefix(q, prefix.k[i], prefix.v[i], k, v, self.scale)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=visible, scale=self.scale)
+            y = y.transpose(1, 2) if T > 1 else y  # (B, T, H, D); for T = 1 the same order
+        a = torch.addmm(b_o, y.reshape(N, C), w_o) if b_o is not None else y.reshape(N, C).mm(w_o)
+        x = x + a if pre else norm(x + a, *ln_1)
+        h = norm(x, *ln_2) if pre else x
+        h = self.act(torch.addmm(b_fc, h, w_fc) if b_fc is not None else h.mm(w_fc))
+        m = torch.addmm(b_p, h, w_p) if b_p is not None else h.mm(w_p)
+        return x + m if pre else norm(x + m, *ln_2)
 
     def _step_one(
         self, ids: torch.Tensor, pos: int, cache: KVCache, length: int, slot: int

@@ -86,19 +86,21 @@ def _prepare_out(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def run_demo(
-    out: str | Path = "runs/demo", *, steps: int | None = None, seed: int = 0, progress: bool = True
-) -> dict[str, Any]:
-    """Run the demo into ``out``; returns the figures written to ``summary.md``."""
-    s = dict(DEMO_SETTINGS)
-    if steps is not None:
-        s["steps"] = steps
-    out = Path(out)
-    _prepare_out(out)
-    t_all = time.perf_counter()
-    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+def _score(f: Any, truth: np.ndarray) -> dict[str, float]:
+    """Median and mean NMSE of a forecast's median, and how often the truth is in its 10-90% band."""
+    err = nmse(f.median, truth)
+    inside = (truth >= f.quantiles[:, 0]) & (truth <= f.quantiles[:, -1])
+    return {
+        "nmse_median": float(np.median(err)),
+        "nmse_mean": float(err.mean()),
+        "coverage_80": float(inside.mean()),
+    }
 
-    tok = SignalTokenizer(n_bins=s["bins"], low=s["low"], high=s["high"], scaling=s["scaling"])
+
+def _train_demo_model(
+    tok: SignalTokenizer, s: dict[str, Any], out: Path, seed: int, progress: bool, say: Any
+) -> tuple[GPT, Any, float]:
+    """Steps 1 and 2: generate the oscillators and train the model into ``out``."""
     say(
         f"[1/4] generating {s['n_series']} oscillators of {len(s['families'])} families ({s['series_length']} steps each)"
     )
@@ -112,7 +114,6 @@ def run_demo(
         seed=seed,
     )
     data_seconds = time.perf_counter() - t0
-
     torch.manual_seed(seed)
     model = GPT(
         GPTConfig(
@@ -141,10 +142,13 @@ def run_demo(
         "data": {"source": "oscillators", "settings": {**s, "families": list(s["families"])}},
     }
     result = train(model, tok, train_data, val_data, config, out, extra_config=extra)
+    return model, result, data_seconds
 
-    say("[3/4] forecasting held-out oscillators")
-    lm = load(out)
-    t0 = time.perf_counter()
+
+def _forecast_held_out(
+    lm: Any, s: dict[str, Any], seed: int
+) -> tuple[dict[str, dict[str, float]], dict[str, tuple[np.ndarray, np.ndarray, Any]]]:
+    """Step 3: scores per family (and for sines with an offset), and one forecast per family."""
     per_family: dict[str, dict[str, float]] = {}
     examples: dict[str, tuple[np.ndarray, np.ndarray, Any]] = {}
     ctx_len, horizon = s["eval_context"], s["horizon"]
@@ -154,29 +158,39 @@ def run_demo(
         x = generate(family, n, ctx_len + horizon, seed=seed + 9_000_001)
         ctx, truth = x[:, :ctx_len], x[:, ctx_len:]
         f = forecast(lm, ctx, horizon, num_samples=s["samples"], seed=seed)
-        err = nmse(f.median, truth)
-        inside = (truth >= f.quantiles[:, 0]) & (truth <= f.quantiles[:, -1])
-        per_family[family] = {
-            "nmse_median": float(np.median(err)),
-            "nmse_mean": float(err.mean()),
-            "coverage_80": float(inside.mean()),
-        }
+        per_family[family] = _score(f, truth)
         examples[family] = (ctx, truth, f)
     # Sines with a random offset (levels the training data never had), contexts of 128-192.
     octx, otruth = offset_sines(s["sine_eval_series"], seed=seed + 9_000_002, horizon=horizon)
     f = forecast(lm, octx, horizon, num_samples=s["samples"], seed=seed)
-    err = nmse(f.median, otruth)
-    inside = (otruth >= f.quantiles[:, 0]) & (otruth <= f.quantiles[:, -1])
-    per_family["sine + offset"] = {
-        "nmse_median": float(np.median(err)),
-        "nmse_mean": float(err.mean()),
-        "coverage_80": float(inside.mean()),
-    }
+    per_family["sine + offset"] = _score(f, otruth)
+    return per_family, examples
+
+
+def run_demo(
+    out: str | Path = "runs/demo", *, steps: int | None = None, seed: int = 0, progress: bool = True
+) -> dict[str, Any]:
+    """Run the demo into ``out``; returns the figures written to ``summary.md``."""
+    s = dict(DEMO_SETTINGS)
+    if steps is not None:
+        s["steps"] = steps
+    out = Path(out)
+    _prepare_out(out)
+    t_all = time.perf_counter()
+    say = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+
+    tok = SignalTokenizer(n_bins=s["bins"], low=s["low"], high=s["high"], scaling=s["scaling"])
+    model, result, data_seconds = _train_demo_model(tok, s, out, seed, progress, say)
+
+    say("[3/4] forecasting held-out oscillators")
+    lm = load(out)
+    t0 = time.perf_counter()
+    per_family, examples = _forecast_held_out(lm, s, seed)
     forecast_seconds = time.perf_counter() - t0
 
     say("[4/4] writing figures, the next-token table and summary.md")
     figures = _figures(out, lm, examples, s)
-    sine = per_family["single_sine"]
+    sine, offset = per_family["single_sine"], per_family["sine + offset"]
     summary = {
         "train_seconds": result.seconds,
         "data_seconds": data_seconds,
@@ -187,9 +201,8 @@ def run_demo(
         "final_eval_loss": result.eval_loss,
         "single_sine_nmse_median": sine["nmse_median"],
         "single_sine_nmse_mean": sine["nmse_mean"],
-        "offset_sine_nmse_median": per_family["sine + offset"]["nmse_median"],
-        "target_met": max(sine["nmse_median"], per_family["sine + offset"]["nmse_median"])
-        < s["nmse_target"],
+        "offset_sine_nmse_median": offset["nmse_median"],
+        "target_met": max(sine["nmse_median"], offset["nmse_median"]) < s["nmse_target"],
         "per_family": per_family,
     }
     _write_summary(out, s, summary, figures, model)

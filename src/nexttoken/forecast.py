@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -114,6 +114,34 @@ def _checked(series: SeriesSet) -> SeriesSet:
 
 
 @torch.no_grad()
+def _signal_tokenizer(
+    lm: LanguageModel, horizon: int, num_samples: int, quantile_levels: Sequence[float]
+) -> SignalTokenizer:
+    """The model's signal tokenizer, after checking forecast's arguments."""
+    tok = lm.tokenizer
+    if not isinstance(tok, SignalTokenizer):
+        raise ValueError(
+            "forecast needs a signal model (numbers in, numbers out); this model reads text"
+        )
+    if horizon < 1:
+        raise ValueError(f"horizon must be >= 1 (got {horizon})")
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1 (got {num_samples})")
+    if any(not 0 < q < 1 for q in quantile_levels):
+        raise ValueError(f"quantile levels must be between 0 and 1 (got {list(quantile_levels)})")
+    return tok
+
+
+def _batches(series: Sequence[np.ndarray], per_batch: int) -> Iterator[list[int]]:
+    """Indices of series decoded as one batch: series of one length, at most ``per_batch``."""
+    by_length: dict[int, list[int]] = {}
+    for i, v in enumerate(series):
+        by_length.setdefault(len(v), []).append(i)
+    for members in by_length.values():
+        for b in range(0, len(members), per_batch):
+            yield members[b : b + per_batch]
+
+
 def forecast(
     lm: LanguageModel,
     context: Any,
@@ -148,17 +176,7 @@ def forecast(
     -------
     :class:`Forecast` with ``samples`` shaped ``(series, num_samples, horizon)``.
     """
-    tok = lm.tokenizer
-    if not isinstance(tok, SignalTokenizer):
-        raise ValueError(
-            "forecast needs a signal model (numbers in, numbers out); this model reads text"
-        )
-    if horizon < 1:
-        raise ValueError(f"horizon must be >= 1 (got {horizon})")
-    if num_samples < 1:
-        raise ValueError(f"num_samples must be >= 1 (got {num_samples})")
-    if any(not 0 < q < 1 for q in quantile_levels):
-        raise ValueError(f"quantile levels must be between 0 and 1 (got {list(quantile_levels)})")
+    tok = _signal_tokenizer(lm, horizon, num_samples, quantile_levels)
     given = _checked(read_series(context, names))
     series = given.values
     window = lm.model.config.context_length
@@ -177,33 +195,27 @@ def forecast(
     ids_out = np.empty((len(series), num_samples, horizon), dtype=np.int64)
     scales = np.empty(len(series))
     locs = np.empty(len(series))
-    by_length: dict[int, list[int]] = {}
-    for i, v in enumerate(series):
-        by_length.setdefault(len(v), []).append(i)
-    per_batch = max(1, max_batch_rows // num_samples)
-    for members in by_length.values():
-        for b in range(0, len(members), per_batch):
-            group = members[b : b + per_batch]
-            ids, loc, scale = tok.input_transform(np.stack([series[i] for i in group]))
-            paths = generate(
-                lm.model,
-                ids.repeat_interleave(num_samples, dim=0).to(device),
-                horizon,
-                greedy=greedy,
-                temperature=temperature,
-                top_k=top_k,
-                top_p=top_p,
-                min_p=min_p,
-                generator=generator,
-                suppress_ids=tok.special_ids,
-            )[:, -horizon:].cpu()
-            values = tok.ids_to_values(
-                paths, scale.repeat_interleave(num_samples), loc.repeat_interleave(num_samples)
-            )
-            samples[group] = values.numpy().reshape(len(group), num_samples, horizon)
-            ids_out[group] = paths.numpy().reshape(len(group), num_samples, horizon)
-            scales[group] = scale.numpy()
-            locs[group] = loc.numpy()
+    for group in _batches(series, max(1, max_batch_rows // num_samples)):
+        ids, loc, scale = tok.input_transform(np.stack([series[i] for i in group]))
+        paths = generate(
+            lm.model,
+            ids.repeat_interleave(num_samples, dim=0).to(device),
+            horizon,
+            greedy=greedy,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            min_p=min_p,
+            generator=generator,
+            suppress_ids=tok.special_ids,
+        )[:, -horizon:].cpu()
+        values = tok.ids_to_values(
+            paths, scale.repeat_interleave(num_samples), loc.repeat_interleave(num_samples)
+        )
+        samples[group] = values.numpy().reshape(len(group), num_samples, horizon)
+        ids_out[group] = paths.numpy().reshape(len(group), num_samples, horizon)
+        scales[group] = scale.numpy()
+        locs[group] = loc.numpy()
     return Forecast(
         samples=samples,
         quantile_levels=tuple(quantile_levels),

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from .decoding import Decoder
-from .model import GPT
+from .model import GPT, KVCache
 from .sampling import apply_repetition_penalty, check_sampling_args, race_noise, sample
 
 __all__ = ["generate", "stream"]
@@ -49,178 +49,233 @@ def _window_start(n: int, start: int, window: int, keep: int) -> int:
     return n - keep if n - start > window else start
 
 
-def _run(
-    model: GPT,
-    ids: torch.Tensor,
-    max_new_tokens: int,
-    *,
-    greedy: bool = False,
-    temperature: float = 1.0,
-    top_k: int | None = None,
-    top_p: float | None = None,
-    min_p: float | None = None,
-    repetition_penalty: float | None = None,
-    seed: int | None = None,
-    generator: torch.Generator | None = None,
-    last_token_only: bool = False,
-    suppress_ids: Sequence[int] | None = None,
-    use_cache: bool = True,
-    slide: int | None = None,
-    eos_id: int | None = None,
-    compile: bool = False,
-) -> Iterator[tuple[torch.Tensor, int]]:
-    """The loop behind :func:`stream` and :func:`generate`: writes each new token into the
-    sequence ``seq`` ``(B, T0 + max_new_tokens)`` and yields ``(seq, n)`` after writing column n.
+class _Loop:
+    """The state of one :func:`_run`: the sequence being written, the window, the caches and
+    the sampling settings, with one method per part of a step."""
 
-    ``seq`` is an inference tensor (made and written under ``torch.inference_mode``): callers
-    hand out clones of it, made outside that mode, which are normal tensors."""
+    def __init__(
+        self,
+        model: GPT,
+        ids: torch.Tensor,
+        max_new_tokens: int,
+        *,
+        greedy: bool,
+        temperature: float,
+        top_k: int | None,
+        top_p: float | None,
+        min_p: float | None,
+        repetition_penalty: float | None,
+        seed: int | None,
+        generator: torch.Generator | None,
+        last_token_only: bool,
+        suppress_ids: Sequence[int] | None,
+        use_cache: bool,
+        slide: int | None,
+        eos_id: int | None,
+        compile: bool,
+    ):
+        _check_args(model, ids, max_new_tokens)
+        check_sampling_args(temperature, top_k, top_p, min_p, repetition_penalty)
+        self.model, self.compile, self.last_token_only = model, compile, last_token_only
+        self.use_cache, self.eos_id = use_cache, eos_id
+        self.window = window = model.config.context_length
+        slide = max(1, window // 4) if slide is None else slide
+        if not 1 <= slide <= window:
+            raise ValueError(
+                f"slide must be between 1 and the context window ({window}); got {slide}"
+            )
+        self.keep = window - slide
+        self.temperature = 0.0 if greedy else temperature
+        self.top_k, self.top_p, self.min_p = top_k, top_p, min_p
+        self.repetition_penalty = repetition_penalty
+        self.device = device = next(model.parameters()).device
+        if generator is None and seed is not None:
+            generator = torch.Generator(device=device).manual_seed(seed)
+        self.generator = generator
+        self.bias = None
+        if suppress_ids:
+            self.bias = torch.zeros(model.config.vocab_size, device=device)
+            self.bias[list(suppress_ids)] = float("-inf")
+        self.B, self.T0 = B, T0 = ids.shape
+        self.end = T0 + max_new_tokens
+        with torch.inference_mode():  # internal, like the caches; callers get normal tensors
+            self.seq = torch.empty(B, self.end, dtype=torch.long, device=device)
+            self.seq[:, :T0] = ids.to(device)
+        self.start = 0
+        if T0 > window and not last_token_only:
+            warnings.warn(
+                f"the prompt has {T0} tokens, more than the context window of {window}; "
+                f"the model sees only its last {window}",
+                stacklevel=4,
+            )
+            self.start = T0 - window
+        self.noise: torch.Tensor | None = None
+        self.noise_row = 0
+        self.switch = self.was_training = False
+
+    def enter(self) -> None:
+        """Put the model in eval mode, build the decoder and the caches."""
+        model = self.model
+        self.was_training = model.training
+        # eval() and train() walk every module: skip them for a model already in eval mode
+        self.switch = any(m.training for m in model.modules())
+        if self.switch:
+            model.eval()
+        with torch.no_grad():  # the decoder's views of the weights, without autograd
+            decoder = Decoder(model)
+        # One-token steps go through the decoder (fewer ops than forward); compiled on request.
+        self.decode = _compiled_step(model, decoder) if self.compile else decoder.step
+        # The caches never leave the loop: made as inference tensors, their views and in-place
+        # writes skip autograd's version and view tracking (~4% of a small step).
+        with torch.inference_mode():
+            self._make_caches()
+
+    def exit(self) -> None:
+        if self.switch:
+            self.model.train(self.was_training)
+
+    def _make_caches(self) -> None:
+        """Sample paths repeat their prompt: prefill each distinct prompt once. When the rows
+        come in equal groups of one prompt each (one prompt x paths, or forecast's series x
+        paths), the prompts' keys and values stay in a prefix cache, one row per prompt, that
+        each group attends over (until the window slides); otherwise each prompt's are copied
+        to its rows."""
+        model, B, T0, start = self.model, self.B, self.T0, self.start
+        if B == 1:
+            unique = self.seq[:, start:T0]
+            rows = torch.zeros(1, dtype=torch.long, device=self.device)
+        else:
+            unique, rows = torch.unique(self.seq[:, start:T0], dim=0, return_inverse=True)
+        self.shared_prefill = self.use_cache and not self.last_token_only and unique.shape[0] < B
+        self.cache: KVCache | None = None
+        self.prefix: KVCache | None = None
+        self.pos_buf = torch.zeros(1, dtype=torch.long, device=self.device)
+        self.cached_upto = 0  # tokens of seq[start:] already in the cache (and prefix)
+        if self.use_cache and not self.last_token_only:
+            P = T0 - start
+            groups = _prompt_groups(rows, unique.shape[0]) if self.shared_prefill else None
+            if groups is not None and not self.compile and P < self.window:
+                unique = unique[groups]  # in the order of the rows' groups
+                self.prefix = model.new_cache(unique.shape[0], max_len=P)
+                self.cache = model.new_cache(B, max_len=self.window - P)
+            else:
+                self.cache = model.new_cache(B)
+                if self.shared_prefill:
+                    self.cache.rows = rows
+        self.unique, self.rows = unique, rows
+
+    def logits(self, n: int) -> torch.Tensor:
+        """The next-token logits ``(B, vocab)`` for position ``n`` (``n`` tokens so far)."""
+        model, seq = self.model, self.seq
+        if self.last_token_only:
+            return model.last_logits(seq[:, n - 1 : n])[:, -1]
+        if self.cache is None:
+            self.start = _window_start(n, self.start, self.window, self.keep)
+            return model.last_logits(seq[:, self.start : n])[:, -1]
+        logits = self._cached_logits(n)
+        self.cached_upto = n - self.start
+        return logits
+
+    def _cached_logits(self, n: int) -> torch.Tensor:
+        model, seq, cache, T0 = self.model, self.seq, self.cache, self.T0
+        assert cache is not None
+        new_start = _window_start(n, self.start, self.window, self.keep)
+        if new_start != self.start:
+            self.start, self.cached_upto = new_start, 0
+            if self.prefix is not None:  # the rows no longer share their window
+                self.prefix, self.cache = None, model.new_cache(self.B)
+                cache = self.cache
+        prefix, upto = self.prefix, self.cached_upto
+        if prefix is not None and n == T0:
+            logits = model.last_logits(self.unique, cache=prefix, pos=0)[:, -1]
+            return logits.repeat_interleave(self.B // self.unique.shape[0], dim=0)
+        if self.shared_prefill and n == T0:
+            return model.last_logits(self.unique, cache=cache, pos=0)[:, -1][self.rows]
+        if n - self.start - upto != 1:
+            return model.last_logits(seq[:, self.start + upto : n], cache=cache, pos=upto)[:, -1]
+        last = seq.narrow(1, n - 1, 1)
+        if prefix is not None:
+            s = upto - prefix.max_len  # this token's entry in `cache`
+            return self.decode(last, upto, cache, s + 1, slot=s, prefix=prefix)[:, -1]
+        if self.compile:  # fixed shapes: the whole cache, written at a tensor index
+            self.pos_buf.fill_(upto)
+            return self.decode(last, self.pos_buf, cache)[:, -1]
+        # attend over the filled part of the cache only
+        return self.decode(last, upto, cache, upto + 1)[:, -1]
+
+    def choose(self, logits: torch.Tensor, n: int) -> torch.Tensor:
+        """The tokens ``(B,)`` drawn from ``logits`` under the loop's settings."""
+        logits = logits.float()
+        if self.bias is not None:
+            logits = logits + self.bias
+        if self.repetition_penalty is not None:
+            logits = apply_repetition_penalty(logits, self.seq[:, :n], self.repetition_penalty)
+        log_u = None
+        if self.temperature > 0:  # the race's random numbers, drawn for many steps at once
+            noise = self.noise
+            if noise is None or self.noise_row == noise.shape[0]:
+                vocab = logits.shape[-1]
+                k = min(self.end - n, max(1, _NOISE_NUMBERS // (self.B * vocab)))
+                noise = self.noise = race_noise((k, self.B, vocab), self.generator, self.device)
+                self.noise_row = 0
+            log_u, self.noise_row = noise[self.noise_row], self.noise_row + 1
+        return sample(
+            logits,
+            temperature=self.temperature,
+            top_k=self.top_k,
+            top_p=self.top_p,
+            min_p=self.min_p,
+            generator=self.generator,
+            log_u=log_u,
+        )
+
+    def finished(self, n: int) -> bool:
+        """Whether every row has produced the end-of-sequence id (after writing column n)."""
+        eos = self.eos_id
+        return eos is not None and bool((self.seq[:, self.T0 : n + 1] == eos).any(-1).all())
+
+
+def _check_args(model: GPT, ids: torch.Tensor, max_new_tokens: int) -> None:
     if ids.ndim != 2:
         raise ValueError(f"ids must be shaped (batch, T); got shape {tuple(ids.shape)}")
     if ids.shape[1] == 0:
         raise ValueError("the prompt is empty; give at least one token")
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0 (got {max_new_tokens})")
-    check_sampling_args(temperature, top_k, top_p, min_p, repetition_penalty)
-    config = model.config
-    if not config.causal:
+    if not model.config.causal:
         raise ValueError("generate needs a causal model (objective='gpt'); this one is a masked LM")
-    vocab = config.vocab_size
+    vocab = model.config.vocab_size
     if ids.min() < 0 or ids.max() >= vocab:
         raise ValueError(
             f"token ids must be in [0, {vocab}); got ids from {int(ids.min())} to {int(ids.max())}"
         )
-    window = config.context_length
-    slide = max(1, window // 4) if slide is None else slide
-    if not 1 <= slide <= window:
-        raise ValueError(f"slide must be between 1 and the context window ({window}); got {slide}")
-    keep = window - slide
-    if greedy:
-        temperature = 0.0
-    device = next(model.parameters()).device
-    if generator is None and seed is not None:
-        generator = torch.Generator(device=device).manual_seed(seed)
-    bias = None
-    if suppress_ids:
-        bias = torch.zeros(vocab, device=device)
-        bias[list(suppress_ids)] = float("-inf")
 
-    B, T0 = ids.shape
-    with torch.inference_mode():  # internal, like the caches; callers get normal tensors
-        seq = torch.empty(B, T0 + max_new_tokens, dtype=torch.long, device=device)
-        seq[:, :T0] = ids.to(device)
-    start = 0
-    if T0 > window and not last_token_only:
-        warnings.warn(
-            f"the prompt has {T0} tokens, more than the context window of {window}; "
-            f"the model sees only its last {window}",
-            stacklevel=3,
-        )
-        start = T0 - window
-    # Sample paths repeat their prompt: prefill each distinct prompt once. When the rows come in
-    # equal groups of one prompt each (one prompt x paths, or forecast's series x paths), the
-    # prompts' keys and values stay in a prefix cache, one row per prompt, that each group
-    # attends over (until the window slides); otherwise each prompt's are copied to its rows.
-    if B == 1:
-        unique, rows = seq[:, start:T0], torch.zeros(1, dtype=torch.long, device=device)
-    else:
-        unique, rows = torch.unique(seq[:, start:T0], dim=0, return_inverse=True)
-    shared_prefill = use_cache and not last_token_only and unique.shape[0] < B
-    was_training = model.training
-    # eval() and train() walk every module: skip them for a model already in eval mode
-    switch = any(m.training for m in model.modules())
-    if switch:
-        model.eval()
-    with torch.no_grad():  # the decoder's views of the weights, without autograd
-        decoder = Decoder(model)
+
+def _run(
+    model: GPT, ids: torch.Tensor, max_new_tokens: int, **settings: Any
+) -> Iterator[tuple[torch.Tensor, int]]:
+    """The loop behind :func:`stream` and :func:`generate`: writes each new token into the
+    sequence ``seq`` ``(B, T0 + max_new_tokens)`` and yields ``(seq, n)`` after writing column n.
+
+    ``seq`` is an inference tensor (made and written under ``torch.inference_mode``): callers
+    hand out clones of it, made outside that mode, which are normal tensors."""
+    loop = _Loop(model, ids, max_new_tokens, **settings)
     # generate() holds inference mode over the whole loop; stream() cannot (its caller's code
     # runs between steps), so there each step enters it
     step_mode: Any = (
         contextlib.nullcontext() if torch.is_inference_mode_enabled() else torch.inference_mode()
     )
-    # One-token steps go through the decoder (fewer ops than forward); compiled on request.
-    step = _compiled_step(model, decoder) if compile else decoder.step
-    prefix = None
-    noise: torch.Tensor | None = None
-    noise_row = 0
     try:
-        cache = None
-        # The caches never leave this function: made as inference tensors, their views and
-        # in-place writes skip autograd's version and view tracking (~4% of a small step).
-        with torch.inference_mode():
-            pos_buf = torch.zeros(1, dtype=torch.long, device=device)
-            if use_cache and not last_token_only:
-                P = T0 - start
-                groups = _prompt_groups(rows, unique.shape[0]) if shared_prefill else None
-                if groups is not None and not compile and P < window:
-                    unique = unique[groups]  # in the order of the rows' groups
-                    prefix = model.new_cache(unique.shape[0], max_len=P)
-                    cache = model.new_cache(B, max_len=window - P)
-                else:
-                    cache = model.new_cache(B)
-                    if shared_prefill:
-                        cache.rows = rows
-        cached_upto = 0  # tokens of seq[start:] already in the cache (and prefix)
-        for n in range(T0, T0 + max_new_tokens):
+        loop.enter()
+        for n in range(loop.T0, loop.end):
             # inference mode: no autograd bookkeeping per op (about 10% of a small model's step)
             with step_mode:
-                if last_token_only:
-                    logits = model.last_logits(seq[:, n - 1 : n])[:, -1]
-                elif cache is None:
-                    start = _window_start(n, start, window, keep)
-                    logits = model.last_logits(seq[:, start:n])[:, -1]
-                else:
-                    new_start = _window_start(n, start, window, keep)
-                    if new_start != start:
-                        start, cached_upto = new_start, 0
-                        if prefix is not None:  # the rows no longer share their window
-                            prefix, cache = None, model.new_cache(B)
-                    if prefix is not None and n == T0:
-                        logits = model.last_logits(unique, cache=prefix, pos=0)[:, -1]
-                        logits = logits.repeat_interleave(B // unique.shape[0], dim=0)
-                    elif shared_prefill and n == T0:
-                        logits = model.last_logits(unique, cache=cache, pos=0)[:, -1][rows]
-                    elif n - start - cached_upto == 1:
-                        last = seq.narrow(1, n - 1, 1)
-                        if prefix is not None:
-                            s = cached_upto - prefix.max_len  # this token's entry in `cache`
-                            logits = step(last, cached_upto, cache, s + 1, slot=s, prefix=prefix)
-                        elif compile:  # fixed shapes: the whole cache, written at a tensor index
-                            pos_buf.fill_(cached_upto)
-                            logits = step(last, pos_buf, cache)
-                        else:  # attend over the filled part of the cache only
-                            logits = step(last, cached_upto, cache, cached_upto + 1)
-                        logits = logits[:, -1]
-                    else:
-                        logits = model.last_logits(
-                            seq[:, start + cached_upto : n], cache=cache, pos=cached_upto
-                        )[:, -1]
-                    cached_upto = n - start
-                logits = logits.float()
-                if bias is not None:
-                    logits = logits + bias
-                if repetition_penalty is not None:
-                    logits = apply_repetition_penalty(logits, seq[:, :n], repetition_penalty)
-                log_u = None
-                if temperature > 0:  # the race's random numbers, drawn for many steps at once
-                    if noise is None or noise_row == noise.shape[0]:
-                        k = min(T0 + max_new_tokens - n, max(1, _NOISE_NUMBERS // (B * vocab)))
-                        noise, noise_row = race_noise((k, B, vocab), generator, device), 0
-                    log_u, noise_row = noise[noise_row], noise_row + 1
-                seq[:, n] = sample(
-                    logits,
-                    temperature=temperature,
-                    top_k=top_k,
-                    top_p=top_p,
-                    min_p=min_p,
-                    generator=generator,
-                    log_u=log_u,
-                )
-            yield seq, n
-            if eos_id is not None and bool((seq[:, T0 : n + 1] == eos_id).any(-1).all()):
+                loop.seq[:, n] = loop.choose(loop.logits(n), n)
+            yield loop.seq, n
+            if loop.finished(n):
                 return
     finally:
-        if switch:
-            model.train(was_training)
+        loop.exit()
 
 
 def stream(

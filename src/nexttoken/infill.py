@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from .frames import LONG_COLUMNS, SeriesSet, is_pandas, read_series
 from .tokenizers import SignalTokenizer
 
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["infill"]
 
 
-@torch.no_grad()
 def infill(
     lm: LanguageModel,
     series: Any,
@@ -31,28 +31,79 @@ def infill(
     temperature: float = 1.0,
     seed: int | None = 0,
     fraction_per_pass: float = 0.25,
-) -> np.ndarray:
-    """Return ``series`` ``(T,)`` with every NaN replaced by the model's value (argmax, or a sample).
+) -> Any:
+    """Fill every NaN of ``series`` with the model's value (argmax, or a sample).
 
-    The scale is that of the observed values, as for a forecast context.
+    ``series`` takes the forms :func:`nexttoken.forecast` takes (one series as a 1-D array,
+    list or ``pd.Series``; several as a 2-D array, a list of 1-D arrays, a wide or a long
+    ``pd.DataFrame``) and the result has the same form: a 1-D array for a 1-D array or list, a
+    list of arrays for a list of arrays, a pandas object with the same index and columns for
+    a pandas one (a long frame comes back on its regular grid, the rows missing from it
+    added and filled). Given values are never changed; each series is scaled by its own
+    observed values, as a forecast context is.
     """
     tok = lm.tokenizer
-    model = lm.model
     if not isinstance(tok, SignalTokenizer):
         raise ValueError("infill needs a signal model; this model reads text")
-    if model.config.causal:
+    if lm.model.config.causal:
         raise ValueError(
             "infill needs a masked-LM model (train one with --objective mlm); this one is a causal GPT"
         )
     if not 0 < fraction_per_pass <= 1:
         raise ValueError(f"fraction_per_pass must be in (0, 1] (got {fraction_per_pass})")
-    values = np.asarray(series, dtype=np.float64).reshape(-1).copy()
+    given = read_series(series)
+    filled = [
+        _infill_one(lm, tok, v, name, sample, temperature, seed, fraction_per_pass)
+        for v, name in zip(given.values, given.names, strict=True)
+    ]
+    return _same_form(series, given, filled)
+
+
+def _same_form(series: Any, given: SeriesSet, filled: list[np.ndarray]) -> Any:
+    """``filled`` in the form ``series`` came in."""
+    if is_pandas(series):
+        import pandas as pd
+
+        if isinstance(series, pd.Series):
+            return pd.Series(filled[0], index=series.index, name=series.name)
+        if set(LONG_COLUMNS) <= set(map(str, series.columns)):
+            return pd.DataFrame(
+                {
+                    "unique_id": np.repeat(series["unique_id"].unique(), [len(v) for v in filled]),
+                    "ds": np.concatenate([np.asarray(t) for t in given.times]),
+                    "y": np.concatenate(filled),
+                }
+            )
+        out = series.copy()
+        for column, values in zip(series.columns, filled, strict=True):
+            out[column] = values
+        return out
+    if isinstance(series, np.ndarray) or torch.is_tensor(series):
+        return np.stack(filled) if np.ndim(series) == 2 else filled[0]
+    if len(given.values) == 1 and all(np.ndim(v) == 0 for v in series):
+        return filled[0]  # a list of numbers: one series
+    return filled
+
+
+@torch.no_grad()
+def _infill_one(
+    lm: LanguageModel,
+    tok: SignalTokenizer,
+    series: np.ndarray,
+    name: str,
+    sample: bool,
+    temperature: float,
+    seed: int | None,
+    fraction_per_pass: float,
+) -> np.ndarray:
+    model = lm.model
+    values = series.copy()
     if np.isinf(values).any():
         raise ValueError(
-            "the series contains inf; give finite numbers (leave missing values empty)"
+            f"series {name} contains inf; give finite numbers (leave missing values empty)"
         )
     if np.isnan(values).all():
-        raise ValueError("the series has no observed values; there is nothing to condition on")
+        raise ValueError(f"series {name} has no observed values; there is nothing to condition on")
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     loc, scale = tok.loc_scale(torch.from_numpy(values)[None])

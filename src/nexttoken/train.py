@@ -337,6 +337,172 @@ def _barrier(dist_info: Distributed) -> None:
         dist.barrier()
 
 
+def _start_step(
+    model: GPT,
+    optimizer: torch.optim.Optimizer,
+    data_gen: torch.Generator,
+    out: Path,
+    config: TrainConfig,
+    dist_info: Distributed,
+    resume: bool,
+) -> int:
+    """The step to start from: 0 for a new run (refusing to overwrite a checkpoint), else the
+    saved step, with the weights, optimizer and random states read back."""
+    state_path = out / "training_state.safetensors"
+    if not resume:
+        if (out / "model.safetensors").exists() or state_path.exists():
+            raise CheckpointError(
+                f"{out} already holds a checkpoint; pass --resume to continue it, or choose a new "
+                "--out (nothing was overwritten)"
+            )
+        return 0
+    # Every rank checks and reads the same files; rank 0 writes them only after everyone has read.
+    if not state_path.is_file():
+        raise CheckpointError(
+            f"--resume: {out} has no training_state.safetensors to resume from; "
+            "train without --resume to start a new run"
+        )
+    saved = read_config(out)
+    if GPTConfig.from_dict(saved.get("model", {})) != model.config:
+        raise CheckpointError(
+            f"--resume: the model settings differ from those saved in {out}/config.json; "
+            "resume with the same architecture flags (or none) or start a new --out"
+        )
+    start, rng, header = load_training_state(out, model, optimizer)
+    torch.set_rng_state(rng.get(f"torch.rank{dist_info.rank}", rng["torch"]))
+    data_gen.set_state(rng["data"])
+    if start >= config.steps:
+        raise CheckpointError(
+            f"--resume: {out} is already at step {start} of {config.steps}; pass a larger --steps to go on"
+        )
+    saved_world = int(header.get("world_size", 1))
+    if saved_world != dist_info.world_size and dist_info.main:
+        warnings.warn(
+            f"resuming a run saved with {saved_world} process(es) on {dist_info.world_size}: "
+            "it goes on from the same weights and batches, but dropout draws differ",
+            stacklevel=4,
+        )
+    _barrier(dist_info)
+    if dist_info.main:
+        _truncate_metrics(out / "metrics.jsonl", start)
+    return start
+
+
+def _wrap(model: GPT, config: TrainConfig, dist_info: Distributed, device: str) -> torch.nn.Module:
+    """The module the steps call: the model, in DDP across processes, compiled on request."""
+    net: torch.nn.Module = model
+    if dist_info.active:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(
+            model, device_ids=[dist_info.local_rank] if device.startswith("cuda") else None
+        )
+    if config.compile:
+        net = torch.compile(net)  # type: ignore[assignment]
+    return net
+
+
+def _save(
+    out: Path,
+    model: GPT,
+    tokenizer: Any,
+    optimizer: torch.optim.Optimizer,
+    data_gen: torch.Generator,
+    config: TrainConfig,
+    dist_info: Distributed,
+    step: int,
+    extra: dict[str, Any],
+) -> None:
+    """Write the checkpoint and the training state of ``step`` (rank 0; the others wait)."""
+    rng = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
+    if dist_info.active:
+        import torch.distributed as dist
+
+        states: list[Any] = [None] * dist_info.world_size
+        dist.all_gather_object(states, torch.get_rng_state())
+        rng.update({f"torch.rank{r}": s for r, s in enumerate(states) if r > 0})
+    if dist_info.main:
+        # Training state first: a kill between the two files leaves a resumable pair.
+        meta = {"train": config.to_dict(), "world_size": dist_info.world_size}
+        save_training_state(out, model, optimizer, step=step, rng=rng, meta=meta)
+        save_checkpoint(out, model, tokenizer, step=step, extra=extra)
+    _barrier(dist_info)  # no rank runs ahead of a checkpoint that is still being written
+
+
+class _Progress:
+    """The running train loss, tokens per second, the progress bar and metrics.jsonl."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        start: int,
+        dist_info: Distributed,
+        device: str,
+        on_log: Callable[[dict[str, Any]], None] | None,
+    ):
+        self.config, self.dist_info, self.on_log = config, dist_info, on_log
+        self.t_start = self.t_log = time.perf_counter()
+        self.tokens_since_log = self.tokens_per_step = 0
+        self.train_loss = self.eval_loss = float("nan")
+        self.running = torch.zeros((), device=device)
+        self.n_running = 0
+        self.bar = tqdm(
+            total=config.steps,
+            initial=start,
+            disable=not (config.progress and dist_info.main),
+            unit="step",
+            dynamic_ncols=True,
+        )
+
+    def add(self, loss: torch.Tensor, tokens: int) -> None:
+        """Count one step's loss (kept on the device: no sync per step) and global tokens."""
+        self.running += loss
+        self.n_running += 1
+        self.tokens_per_step = tokens
+        self.tokens_since_log += tokens
+
+    def _train_record(self, done: int, lr: float) -> dict[str, Any]:
+        now = time.perf_counter()
+        if self.dist_info.active:
+            import torch.distributed as dist
+
+            dist.all_reduce(self.running)  # the global batch's loss, as one process sees it
+            self.running /= self.dist_info.world_size
+        self.train_loss = float(self.running) / self.n_running
+        self.running.zero_()
+        self.n_running = 0
+        tps = self.tokens_since_log / max(now - self.t_log, 1e-9)
+        self.t_log, self.tokens_since_log = now, 0
+        self.bar.set_postfix(loss=f"{self.train_loss:.4f}", tok_s=f"{tps:,.0f}")
+        return {
+            "step": done,
+            "loss": self.train_loss,
+            "lr": lr,
+            "tokens_per_s": tps,
+            "time": now - self.t_start,
+        }
+
+    def log(self, done: int, lr: float, evaluate: Callable[[], float], metrics: Any) -> None:
+        """After step ``done``: the train loss and eval loss when they are due, written out."""
+        config = self.config
+        last = done == config.steps
+        record: dict[str, Any] = {}
+        if done % config.log_every == 0 or last:
+            record = self._train_record(done, lr)
+        if self.dist_info.main and (done % config.eval_every == 0 or last):
+            self.eval_loss = evaluate()
+            record = {**record, "step": done, "eval_loss": self.eval_loss}
+            if config.progress:
+                self.bar.write(
+                    f"step {done}: train loss {self.train_loss:.4f}, eval loss {self.eval_loss:.4f}"
+                )
+        if record and metrics is not None:
+            metrics.write(json.dumps(record) + "\n")
+            metrics.flush()
+            if self.on_log:
+                self.on_log(record)
+
+
 def _train(
     model: GPT,
     tokenizer: Any,
@@ -351,145 +517,42 @@ def _train(
     extra_config: dict[str, Any] | None,
     on_log: Callable[[dict[str, Any]], None] | None,
 ) -> TrainResult:
-    main = dist_info.main
     model.to(device)
     model.gradient_checkpointing = config.gradient_checkpointing
     optimizer = _optimizer(model, config)
     data_gen = torch.Generator().manual_seed(config.seed)
     # Dropout differs per rank (each sees other rows); the data generator is the same everywhere.
     torch.manual_seed(config.seed + dist_info.rank)
-    start = 0
-    metrics_path = out / "metrics.jsonl"
-    state_path = out / "training_state.safetensors"
-    # Every rank checks and reads the same files; rank 0 writes them only after everyone has read.
-    if resume:
-        if not state_path.is_file():
-            raise CheckpointError(
-                f"--resume: {out} has no training_state.safetensors to resume from; "
-                "train without --resume to start a new run"
-            )
-        saved = read_config(out)
-        if GPTConfig.from_dict(saved.get("model", {})) != model.config:
-            raise CheckpointError(
-                f"--resume: the model settings differ from those saved in {out}/config.json; "
-                "resume with the same architecture flags (or none) or start a new --out"
-            )
-        start, rng, header = load_training_state(out, model, optimizer)
-        torch.set_rng_state(rng.get(f"torch.rank{dist_info.rank}", rng["torch"]))
-        data_gen.set_state(rng["data"])
-        if start >= config.steps:
-            raise CheckpointError(
-                f"--resume: {out} is already at step {start} of {config.steps}; pass a larger --steps to go on"
-            )
-        saved_world = int(header.get("world_size", 1))
-        if saved_world != dist_info.world_size and main:
-            warnings.warn(
-                f"resuming a run saved with {saved_world} process(es) on {dist_info.world_size}: "
-                "it goes on from the same weights and batches, but dropout draws differ",
-                stacklevel=3,
-            )
-        _barrier(dist_info)
-        if main:
-            _truncate_metrics(metrics_path, start)
-    elif (out / "model.safetensors").exists() or state_path.exists():
-        raise CheckpointError(
-            f"{out} already holds a checkpoint; pass --resume to continue it, or choose a new --out "
-            "(nothing was overwritten)"
-        )
-    if main:
+    start = _start_step(model, optimizer, data_gen, out, config, dist_info, resume)
+    if dist_info.main:
         out.mkdir(parents=True, exist_ok=True)
     extra = {**(extra_config or {}), "train": config.to_dict()}
-    net: torch.nn.Module = model
-    if dist_info.active:
-        from torch.nn.parallel import DistributedDataParallel
-
-        net = DistributedDataParallel(
-            model, device_ids=[dist_info.local_rank] if device.startswith("cuda") else None
-        )
-    if config.compile:
-        net = torch.compile(net)  # type: ignore[assignment]
-
-    def save(step: int) -> None:
-        rng = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
-        if dist_info.active:
-            import torch.distributed as dist
-
-            states: list[Any] = [None] * dist_info.world_size
-            dist.all_gather_object(states, torch.get_rng_state())
-            rng.update({f"torch.rank{r}": s for r, s in enumerate(states) if r > 0})
-        if main:
-            # Training state first: a kill between the two files leaves a resumable pair.
-            meta = {"train": config.to_dict(), "world_size": dist_info.world_size}
-            save_training_state(out, model, optimizer, step=step, rng=rng, meta=meta)
-            save_checkpoint(out, model, tokenizer, step=step, extra=extra)
-        _barrier(dist_info)  # no rank runs ahead of a checkpoint that is still being written
-
+    net = _wrap(model, config, dist_info, device)
     model.train()
     per_rank = config.batch_size // dist_info.world_size
     lo, hi = dist_info.rank * per_rank, (dist_info.rank + 1) * per_rank
-    t_start = time.perf_counter()
-    t_log, tokens_since_log = t_start, 0
-    tokens_per_step = 0
-    train_loss = eval_loss = float("nan")
-    running = torch.zeros((), device=device)
-    n_running = 0
-    bar = tqdm(
-        total=config.steps,
-        initial=start,
-        disable=not (config.progress and main),
-        unit="step",
-        dynamic_ncols=True,
-    )
+    progress = _Progress(config, start, dist_info, device, on_log)
     with contextlib.ExitStack() as stack:
-        metrics = stack.enter_context(metrics_path.open("a", encoding="utf-8")) if main else None
+        metrics = None
+        if dist_info.main:
+            metrics = stack.enter_context((out / "metrics.jsonl").open("a", encoding="utf-8"))
         for step in range(start, config.steps):
             lr = lr_at(step, config)
             x, y = train_data.batch(config.batch_size, data_gen)
             x = x[lo:hi].to(device, non_blocking=True)
             y = y[lo:hi].to(device, non_blocking=True)
-            running += train_step(net, optimizer, x, y, config, lr)
-            n_running += 1
-            tokens_per_step = x.numel() * dist_info.world_size
-            tokens_since_log += tokens_per_step
+            progress.add(
+                train_step(net, optimizer, x, y, config, lr), x.numel() * dist_info.world_size
+            )
             done = step + 1
-            record: dict[str, Any] = {}
-            if done % config.log_every == 0 or done == config.steps:
-                now = time.perf_counter()
-                if dist_info.active:
-                    import torch.distributed as dist
-
-                    dist.all_reduce(running)  # the global batch's loss, as one process sees it
-                    running /= dist_info.world_size
-                train_loss = float(running) / n_running
-                running.zero_()
-                n_running = 0
-                tps = tokens_since_log / max(now - t_log, 1e-9)
-                t_log, tokens_since_log = now, 0
-                record = {
-                    "step": done,
-                    "loss": train_loss,
-                    "lr": lr,
-                    "tokens_per_s": tps,
-                    "time": now - t_start,
-                }
-                bar.set_postfix(loss=f"{train_loss:.4f}", tok_s=f"{tps:,.0f}")
-            if main and (done % config.eval_every == 0 or done == config.steps):
-                eval_loss = evaluate_loss(model, val_data, config, device)
-                record = {**record, "step": done, "eval_loss": eval_loss}
-                if config.progress:
-                    bar.write(
-                        f"step {done}: train loss {train_loss:.4f}, eval loss {eval_loss:.4f}"
-                    )
-            if record and metrics is not None:
-                metrics.write(json.dumps(record) + "\n")
-                metrics.flush()
-                if on_log:
-                    on_log(record)
+            progress.log(done, lr, lambda: evaluate_loss(model, val_data, config, device), metrics)
             if done % config.save_every == 0 or done == config.steps:
-                save(done)
-            bar.update(1)
-    bar.close()
+                _save(out, model, tokenizer, optimizer, data_gen, config, dist_info, done, extra)
+            progress.bar.update(1)
+    progress.bar.close()
     model.gradient_checkpointing = False
-    seconds = time.perf_counter() - t_start
-    trained = (config.steps - start) * tokens_per_step
-    return TrainResult(config.steps, train_loss, eval_loss, seconds, trained / max(seconds, 1e-9))
+    seconds = time.perf_counter() - progress.t_start
+    trained = (config.steps - start) * progress.tokens_per_step
+    return TrainResult(
+        config.steps, progress.train_loss, progress.eval_loss, seconds, trained / max(seconds, 1e-9)
+    )
