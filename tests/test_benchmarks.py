@@ -67,3 +67,11 @@ def test_mfu_peaks_match_whole_card_names_and_the_matmul_precision():
     assert peak("NVIDIA A10G", "bf16", tf32=True) is None  # not the A10's numbers, nor A100's
     assert peak("NVIDIA L40S", "bf16", tf32=True) is None  # "L4" is not in "L40S"
     assert peak("NVIDIA L4", "bf16", tf32=True) == 121.0
+
+
+def test_serve_benchmark_runs_and_prints_ratios():
+    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    out = _run("serve.py", "--configs", "small", "--clients", "3", "--requests", "2")
+    ratios = _ratios(out, "small")
+    assert len(ratios) == 1 and ratios[0] > 0

@@ -17,7 +17,14 @@ from .tokenizers import SignalTokenizer
 if TYPE_CHECKING:
     from .lm import LanguageModel
 
-__all__ = ["Forecast", "forecast", "prepare_context", "DEFAULT_QUANTILES"]
+__all__ = [
+    "Forecast",
+    "forecast",
+    "prepare_context",
+    "path_distributions",
+    "time_text",
+    "DEFAULT_QUANTILES",
+]
 
 DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -87,6 +94,64 @@ class Forecast:
                 cols[f"q{q:g}"] = quantiles[i, j]
             frames.append(pd.DataFrame(cols))
         return pd.concat(frames, ignore_index=True)
+
+    def rows(self, times: Sequence[Any] | None = None) -> tuple[list[str], list[list[Any]]]:
+        """The long table of ``nexttoken forecast``'s OUT.csv: a header and a row per series and
+        step, ``series, step[, ds], mean, median, q0.1..q0.9``.
+
+        ``ds`` (present when some series has time stamps: ``times``, default :attr:`times`)
+        holds ISO dates (``2024-01-31``, or with a time of day when it has one), numbers as
+        they are, and None for a series without stamps."""
+        n, _, horizon = self.samples.shape
+        names = self.names or [f"series_{i}" for i in range(n)]
+        future = list(times) if times is not None else (self.times or [None] * n)
+        dated = any(t is not None for t in future)
+        header = ["series", "step"] + (["ds"] if dated else [])
+        header += ["mean", "median"] + [f"q{q:g}" for q in self.quantile_levels]
+        q, med, mean = self.quantiles, self.median, self.mean
+        out = []
+        for i, name in enumerate(names):
+            for h in range(horizon):
+                row: list[Any] = [name, h + 1]
+                if dated:
+                    row.append(None if future[i] is None else time_text(future[i][h]))
+                row += [float(mean[i, h]), float(med[i, h]), *(float(v) for v in q[i, :, h])]
+                out.append(row)
+        return header, out
+
+
+def time_text(value: Any) -> Any:
+    """A time stamp as text: ``2024-01-31`` for midnight, else ``2024-01-31 12:00:00``;
+    numbers stay numbers."""
+    if isinstance(value, np.datetime64):
+        text = str(np.datetime_as_string(value, unit="s"))
+        return text[:10] if text.endswith("T00:00:00") else text.replace("T", " ")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+@torch.no_grad()
+def path_distributions(
+    lm: LanguageModel, f: Forecast, context: Any, series: int = 0, path: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The next-value distribution the model gave at each step of one sample path of ``f``
+    (teacher-forced along that path): ``probs`` ``(horizon, n_bins)`` over the value bins, and
+    the bins' values ``(n_bins,)`` in the series' units. ``context`` is that series' context."""
+    from .analysis import step_distributions
+
+    tok = lm.tokenizer
+    if not isinstance(tok, SignalTokenizer) or f.ids is None or f.scale is None:
+        raise ValueError("path distributions need a signal model's forecast")
+    loc = 0.0 if f.loc is None else float(f.loc[series])
+    scale = float(f.scale[series])
+    values = np.asarray(context, dtype=np.float64)[-lm.model.config.context_length :]
+    prompt = tok.values_to_ids(
+        torch.tensor(values)[None], torch.tensor([scale]), torch.tensor([loc])
+    )[0]
+    ids = torch.cat([prompt, torch.as_tensor(f.ids[series, path])])
+    probs = step_distributions(lm.model, ids, len(prompt)).numpy()[:, tok.n_special :]
+    return probs, tok.centers().numpy() * scale + loc
 
 
 def prepare_context(context: Any) -> list[np.ndarray]:

@@ -21,6 +21,7 @@ from . import (
     infill,
     models,
     sample_frequencies,
+    serve,
     train,
 )
 from . import next as next_
@@ -39,6 +40,7 @@ _MODULES = (
     export_hf,
     infill,
     evaluate,
+    serve,
     models,
 )
 COMMANDS = {m.NAME: m.run for m in _MODULES}

@@ -114,46 +114,25 @@ def _forecast_csv(f: Any, times: list[Any], horizon: int) -> str:
     """Long CSV: series, step[, ds], mean, median, q0.1..q0.9 (ds when the input had dates)."""
     from ..frames import future_times
 
-    future = [future_times(t, horizon) for t in times]
-    dated = any(t is not None for t in future)
-    header = ["series", "step"] + (["ds"] if dated else [])
-    header += ["mean", "median"] + [f"q{q:g}" for q in f.quantile_levels]
-    q, med, mean = f.quantiles, f.median, f.mean
+    header, rows = f.rows([future_times(t, horizon) for t in times])
     lines = [",".join(header)]
-    for i, name in enumerate(f.names):
-        for h in range(horizon):
-            cells = [mean[i, h], med[i, h], *q[i, :, h]]
-            lead = [csv_cell(name), str(h + 1)]
-            if dated:
-                lead.append("" if future[i] is None else _time_cell(future[i][h]))
-            lines.append(",".join(lead + [f"{c:.6g}" for c in cells]))
+    for row in rows:
+        lead = [csv_cell(row[0]), str(row[1])]
+        if header[2] == "ds":
+            lead.append("" if row[2] is None else str(row[2]))
+        lines.append(",".join(lead + [f"{c:.6g}" for c in row[len(lead) :]]))
     return "\n".join(lines) + "\n"
 
 
-def _time_cell(value: Any) -> str:
-    if isinstance(value, np.datetime64):
-        text = str(np.datetime_as_string(value, unit="s"))
-        return text[:10] if text.endswith("T00:00:00") else text.replace("T", " ")
-    return str(value)
-
-
 def _forecast_heatmap(lm: Any, f: Any, context: np.ndarray, path: str, name: str) -> None:
-    import torch
-
-    from ..analysis import step_distributions
+    from ..forecast import path_distributions
     from ..plots import distribution_heatmap
 
-    tok = lm.tokenizer
-    window = lm.model.config.context_length
-    prompt = tok.values_to_ids(
-        torch.tensor(context[-window:])[None], torch.tensor([f.scale[0]]), torch.tensor([f.loc[0]])
-    )[0]
-    path_ids = torch.cat([prompt, torch.as_tensor(f.ids[0, 0])])
-    probs = step_distributions(lm.model, path_ids, len(prompt)).numpy()[:, tok.n_special :]
+    probs, values = path_distributions(lm, f, context)
     distribution_heatmap(
         path,
         probs,
-        tok.centers().numpy() * f.scale[0] + f.loc[0],
+        values,
         path_values=f.samples[0, 0],
         title=f"{name}: next-token distribution at each step of one sampled path",
     )
