@@ -2,12 +2,14 @@
 
     python benchmarks/train.py [--configs small,124m] [--steps 10] [--repeats 3]
 
-The reference below is the textbook GPT-2 step written directly in PyTorch (embeddings,
-pre-LN blocks with fused-QKV SDPA attention and a GELU MLP, tied head, AdamW with decay on
-matrices, gradient clipping). Ours is ``nexttoken.train.train_step`` on ``nexttoken.GPT``.
+The reference below is a GPT-2 step written directly in PyTorch with nanoGPT's speed tricks
+(embeddings, pre-LN blocks with fused-QKV flash/SDPA attention and a GELU MLP, biases, tied
+head; the vocabulary padded to a multiple of 64 when it is large, as nanoGPT's 50,304; the loss
+computed inside ``forward``, so ``torch.compile`` sees it; fused AdamW on CUDA with decay on
+matrices; gradient clipping). Ours is ``nexttoken.train.train_step`` on ``nexttoken.GPT``.
 Both get the same shapes, batches and optimizer settings; their timed blocks alternate in one
-process (best of ``--repeats``) and the ratio is ours over the reference in tokens/s (1.0 =
-as fast). Memory: the activations autograd keeps for the backward pass (any device; this is
+process (best of ``--repeats``) and the ratio is ours over the reference of the same precision
+and compilation in tokens/s (1.0 = as fast). Memory: the activations autograd keeps for the backward pass (any device; this is
 what gradient checkpointing saves) and, on a GPU, ``torch.cuda.max_memory_allocated``.
 
 On a GPU the variants also include bf16 autocast and ``torch.compile``, and every row reports
@@ -22,6 +24,7 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -29,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from nexttoken.model import GPT, GPTConfig
-from nexttoken.train import TrainConfig, _optimizer, lm_loss, train_step
+from nexttoken.train import TrainConfig, _optimizer, train_step
 
 CONFIGS: dict[str, dict[str, int]] = {
     "small": dict(
@@ -39,6 +42,8 @@ CONFIGS: dict[str, dict[str, int]] = {
         vocab_size=50257, context_length=1024, n_layer=12, n_head=12, n_embd=768, batch_size=4
     ),
 }
+#: On a GPU the 124M rows use a realistic batch (nanoGPT's 16 x 1024 micro-batch on one card).
+GPU_BATCH = {"124m": 16}
 
 # Dense peak TFLOP/s (no sparsity) by device name, from the vendors' data sheets: bf16 and tf32
 # on tensor cores, fp32 without. fp32 rows count against tf32 when matmuls may use it (this
@@ -76,15 +81,18 @@ class RefBlock(nn.Module):
 class RefGPT(nn.Module):
     def __init__(self, vocab: int, context: int, n_layer: int, n_head: int, d: int):
         super().__init__()
+        if vocab >= 1024:  # nanoGPT: 50257 -> 50304, a multiple of 64
+            vocab += -vocab % 64
         self.wte, self.wpe = nn.Embedding(vocab, d), nn.Embedding(context, d)
         self.blocks = nn.ModuleList([RefBlock(d, n_head) for _ in range(n_layer)])
         self.ln_f = nn.LayerNorm(d)
 
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         x = self.wte(ids) + self.wpe(torch.arange(ids.shape[1], device=ids.device))
         for block in self.blocks:
             x = block(x)
-        return self.ln_f(x) @ self.wte.weight.t()
+        logits = self.ln_f(x) @ self.wte.weight.t()
+        return F.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
 
 def ref_optimizer(model: nn.Module, lr: float) -> torch.optim.AdamW:
@@ -95,18 +103,6 @@ def ref_optimizer(model: nn.Module, lr: float) -> torch.optim.AdamW:
     ]
     cuda = params[0].is_cuda
     return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95), fused=cuda)
-
-
-def ref_step(
-    model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor
-) -> torch.Tensor:
-    logits = model(x)
-    loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    return loss.detach()
 
 
 # --- variants ---------------------------------------------------------------------------------
@@ -120,19 +116,33 @@ class Variant:
 
 
 def build(variant: Variant, cfg: dict[str, int], device: str) -> tuple[Any, Any, int]:
-    """Return ``(step(x, y), loss(x, y), n_params)`` for a variant."""
+    """Return ``(step(x, y), loss(x, y), n_params)`` for a variant (n_params: the true vocabulary)."""
     torch.manual_seed(0)
+    autocast = partial(torch.autocast, device.split(":")[0], torch.bfloat16)
+    bf16 = variant.precision == "bf16"
     if variant.reference:
         ref = RefGPT(
             cfg["vocab_size"], cfg["context_length"], cfg["n_layer"], cfg["n_head"], cfg["n_embd"]
         ).to(device)
         ref_opt = ref_optimizer(ref, 1e-4)
+        net_ref: Any = torch.compile(ref) if variant.compile else ref
         n = sum(p.numel() for p in ref.parameters())
+        n -= (ref.wte.weight.shape[0] - cfg["vocab_size"]) * cfg["n_embd"]
 
         def ref_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(ref(x).flatten(0, 1).float(), y.flatten())
+            with autocast(enabled=bf16):
+                return net_ref(x, y)  # type: ignore[no-any-return]
 
-        return (lambda x, y: ref_step(ref, ref_opt, x, y)), ref_loss, n
+        def ref_train(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            with autocast(enabled=bf16):
+                loss = net_ref(x, y)
+            ref_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(ref.parameters(), 1.0)
+            ref_opt.step()
+            return loss.detach()
+
+        return ref_train, ref_loss, n
     model_cfg = {k: v for k, v in cfg.items() if k != "batch_size"}
     model = GPT(GPTConfig(**model_cfg)).to(device)  # type: ignore[arg-type]
     model.gradient_checkpointing = variant.checkpointing
@@ -142,8 +152,8 @@ def build(variant: Variant, cfg: dict[str, int], device: str) -> tuple[Any, Any,
     n = sum(p.numel() for p in model.parameters())
 
     def loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(x.device.type, torch.bfloat16, enabled=variant.precision == "bf16"):
-            return lm_loss(net(x), y)
+        with autocast(enabled=bf16):
+            return net(x, y)  # type: ignore[no-any-return]
 
     return (lambda x, y: train_step(net, opt, x, y, tc, 1e-4)), loss, n
 
@@ -167,14 +177,24 @@ def saved_activation_mib(loss_fn: Any, x: torch.Tensor, y: torch.Tensor) -> floa
 
 
 def variants_for(device: str) -> list[Variant]:
-    out = [Variant("plain PyTorch (reference)", reference=True), Variant("nexttoken")]
+    out = [Variant("reference (nanoGPT's tricks)", reference=True), Variant("nexttoken")]
     out.append(Variant("nexttoken + gradient checkpointing", checkpointing=True))
     if device.startswith("cuda"):
         out += [
+            Variant("reference bf16", reference=True, precision="bf16"),
             Variant("nexttoken bf16", precision="bf16"),
+            Variant("reference bf16 + compile", reference=True, precision="bf16", compile=True),
             Variant("nexttoken bf16 + compile", precision="bf16", compile=True),
         ]
     return out
+
+
+def reference_of(v: Variant, variants: list[Variant]) -> Variant:
+    """The reference row a variant is compared with: same precision and compilation."""
+    for r in variants:
+        if r.reference and (r.precision, r.compile) == (v.precision, v.compile):
+            return r
+    return variants[0]
 
 
 def batch(cfg: dict[str, int], device: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -225,21 +245,26 @@ def main() -> None:
     where = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "CPU"
     print(f"torch {torch.__version__} on {where} ({torch.get_num_threads()} threads)\n")
     for config in args.configs.split(","):
-        cfg = CONFIGS[config]
+        cfg = dict(CONFIGS[config])
+        if args.device.startswith("cuda") and config in GPU_BATCH:
+            cfg["batch_size"] = GPU_BATCH[config]
         x, y = batch(cfg, args.device)
         tokens = x.numel()
         variants = variants_for(args.device)
         steps, n_params, activations, peaks = {}, 0, {}, {}
         for v in variants:
+            cuda = args.device.startswith("cuda")
+            if cuda:  # each row's own memory: what it adds to what earlier rows hold
+                torch.cuda.synchronize()
+                torch.cuda.reset_peak_memory_stats()
+                base = torch.cuda.memory_allocated()
             steps[v.name], loss_fn, n = build(v, cfg, args.device)
             n_params = max(n_params, n)
             activations[v.name] = saved_activation_mib(loss_fn, x, y)
-            if args.device.startswith("cuda"):
-                torch.cuda.reset_peak_memory_stats()
             for _ in range(3):  # warm-up (and compilation)
                 steps[v.name](x, y)
-            if args.device.startswith("cuda"):
-                peaks[v.name] = f"{torch.cuda.max_memory_allocated() / 2**20:,.0f}"
+            if cuda:
+                peaks[v.name] = f"{(torch.cuda.max_memory_allocated() - base) / 2**20:,.0f}"
         best = {v.name: math.inf for v in variants}
         for _ in range(args.repeats):
             for v in variants:  # alternate, so drift in machine speed hits every variant alike
@@ -257,9 +282,9 @@ def main() -> None:
         )
         print("| variant | tokens/s | vs reference | activations MiB | peak GPU MiB | MFU |")
         print("|---|---|---|---|---|---|")
-        ref_tps = tokens * args.steps / best[variants[0].name]
         for v in variants:
             tps = tokens * args.steps / best[v.name]
+            ref_tps = tokens * args.steps / best[reference_of(v, variants).name]
             peak = peak_tflops(args.device, v.precision, args.peak_tflops)
             mfu = f"{100 * tps * flops_per_token / (peak * 1e12):.1f}%" if peak else "-"
             act = activations[v.name]

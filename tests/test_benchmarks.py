@@ -42,7 +42,7 @@ def test_generation_benchmark_runs_and_prints_ratios():
 
 def test_training_benchmark_runs_and_prints_ratios():
     out = _run("train.py", "--configs", "small", "--steps", "1", "--repeats", "1")
-    assert "plain PyTorch (reference)" in out and "gradient checkpointing" in out
+    assert "reference (nanoGPT's tricks)" in out and "gradient checkpointing" in out
     rows = [line for line in out.splitlines() if line.startswith("| nexttoken")]
     assert len(rows) == 2
 

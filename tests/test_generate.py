@@ -298,3 +298,29 @@ def test_outputs_are_ordinary_tensors_a_caller_can_write_to():
     ):
         assert not out.is_inference()
         out[..., 0] = 1  # in place, outside inference mode
+
+
+def test_cuda_graph_falls_back_to_the_fixed_shape_step_off_gpus():
+    """Without CUDA, cuda_graph=True runs the graph's fixed-shape step (whole cache, tensor
+    index) eagerly: the very tokens of the default path, sliding window and sample paths too."""
+    model = _model()
+    ids = torch.randint(3, 35, (3, 10))
+    kw = dict(temperature=0.9, seed=5)
+    assert torch.equal(
+        generate(model, ids, 60, cuda_graph=True, **kw), generate(model, ids, 60, **kw)
+    )
+    same = ids[:1].expand(5, -1)
+    assert torch.equal(
+        generate(model, same, 30, cuda_graph=True, **kw), generate(model, same, 30, **kw)
+    )
+    greedy = generate(model, ids[:1], 50, greedy=True)
+    assert torch.equal(generate(model, ids[:1], 50, greedy=True, cuda_graph=True), greedy)
+
+
+def test_bf16_weights_decode():
+    model = _model().to(torch.bfloat16)
+    ids = torch.randint(3, 35, (2, 8))
+    out = generate(model, ids, 20, seed=0)
+    assert out.shape == (2, 28) and out.min() >= 0 and out.max() < model.config.vocab_size
+    # the cache holds bf16 keys and values, as the weights are
+    assert torch.equal(generate(model, ids, 20, greedy=True), generate(model, ids, 20, greedy=True))

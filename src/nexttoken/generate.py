@@ -73,10 +73,15 @@ class _Loop:
         slide: int | None,
         eos_id: int | None,
         compile: bool,
+        cuda_graph: bool = False,
     ):
         _check_args(model, ids, max_new_tokens)
         check_sampling_args(temperature, top_k, top_p, min_p, repetition_penalty)
-        self.model, self.compile, self.last_token_only = model, compile, last_token_only
+        self.model, self.last_token_only = model, last_token_only
+        self.compile = compile
+        # both take the fixed-shape step (the whole cache, written at a tensor index)
+        self.static = compile or cuda_graph
+        self.cuda_graph = cuda_graph
         self.use_cache, self.eos_id = use_cache, eos_id
         self.window = window = model.config.context_length
         slide = max(1, window // 4) if slide is None else slide
@@ -123,8 +128,10 @@ class _Loop:
             model.eval()
         with torch.no_grad():  # the decoder's views of the weights, without autograd
             decoder = Decoder(model)
-        # One-token steps go through the decoder (fewer ops than forward); compiled on request.
+        # One-token steps go through the decoder (fewer ops than forward); compiled on request,
+        # and on a GPU captured in a CUDA graph on request.
         self.decode = _compiled_step(model, decoder) if self.compile else decoder.step
+        self.graphed: _GraphedStep | None = None
         # The caches never leave the loop: made as inference tensors, their views and in-place
         # writes skip autograd's version and view tracking (~4% of a small step).
         with torch.inference_mode():
@@ -154,10 +161,13 @@ class _Loop:
         if self.use_cache and not self.last_token_only:
             P = T0 - start
             groups = _prompt_groups(rows, unique.shape[0]) if self.shared_prefill else None
-            if groups is not None and not self.compile and P < self.window:
+            if groups is not None and not self.static and P < self.window:
                 unique = unique[groups]  # in the order of the rows' groups
                 self.prefix = model.new_cache(unique.shape[0], max_len=P)
                 self.cache = model.new_cache(B, max_len=self.window - P)
+            elif self.cuda_graph and self.device.type == "cuda":
+                self.graphed = _graphed_step(model, self.decode, B)
+                self.cache = self.graphed.cache  # static: the graph reads and writes it
             else:
                 self.cache = model.new_cache(B)
                 if self.shared_prefill:
@@ -197,7 +207,9 @@ class _Loop:
         if prefix is not None:
             s = upto - prefix.max_len  # this token's entry in `cache`
             return self.decode(last, upto, cache, s + 1, slot=s, prefix=prefix)[:, -1]
-        if self.compile:  # fixed shapes: the whole cache, written at a tensor index
+        if self.graphed is not None:  # the captured step, replayed
+            return self.graphed(last, upto)[:, -1]
+        if self.static:  # fixed shapes: the whole cache, written at a tensor index
             self.pos_buf.fill_(upto)
             return self.decode(last, self.pos_buf, cache)[:, -1]
         # attend over the filled part of the cache only
@@ -297,6 +309,7 @@ def stream(
     slide: int | None = None,
     eos_id: int | None = None,
     compile: bool = False,
+    cuda_graph: bool = False,
 ) -> Iterator[torch.Tensor]:
     """Yield the new tokens one step at a time, each ``(B,)``; see :func:`generate`."""
     settings = dict(locals())  # the keywords, passed on as given
@@ -315,6 +328,50 @@ def _compiled_step(model: GPT, decoder: Decoder) -> Any:
         step = torch.compile(Decoder.step, dynamic=False)
         model._compiled_decode_step = step  # type: ignore[assignment]
     return lambda *args, **kwargs: step(decoder, *args, **kwargs)
+
+
+class _GraphedStep:
+    """The fixed-shape one-token step over a static KV cache, captured in a CUDA graph and
+    replayed for every later token (the gpt-fast recipe): one launch per token instead of
+    one per operation. Inputs are copied into the graph's own buffers before each replay."""
+
+    def __init__(self, decode: Any, cache: KVCache, batch: int, device: torch.device):
+        self.decode, self.cache = decode, cache
+        self.ids = torch.zeros(batch, 1, dtype=torch.long, device=device)
+        self.pos = torch.zeros(1, dtype=torch.long, device=device)
+        self.graph: Any = None
+        self.out: torch.Tensor | None = None
+
+    def __call__(self, last: torch.Tensor, pos: int) -> torch.Tensor:
+        self.ids.copy_(last)
+        self.pos.fill_(pos)
+        if self.graph is None:
+            # Warm up on a side stream, then capture, with this step's own inputs: the warm-up
+            # writes the same keys and values this step writes anyway.
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(2):
+                    self.decode(self.ids, self.pos, self.cache)
+            torch.cuda.current_stream().wait_stream(stream)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.out = self.decode(self.ids, self.pos, self.cache)
+        self.graph.replay()
+        assert self.out is not None
+        return self.out
+
+
+def _graphed_step(model: GPT, decode: Any, batch: int) -> _GraphedStep:
+    """The model's captured step for ``batch`` rows, made on first use and kept on the model
+    (with its static cache) for later calls; made anew when the weights moved."""
+    weight = model.transformer.wte.weight
+    key = (batch, weight.dtype, weight.device, weight.data_ptr())
+    store: dict[Any, _GraphedStep] = model.__dict__.setdefault("_graphed_steps", {})
+    if key not in store:
+        store.clear()  # one batch size at a time: each holds a whole KV cache
+        store[key] = _GraphedStep(decode, model.new_cache(batch), batch, weight.device)
+    return store[key]
 
 
 def generate(
@@ -336,6 +393,7 @@ def generate(
     slide: int | None = None,
     eos_id: int | None = None,
     compile: bool = False,
+    cuda_graph: bool = False,
 ) -> torch.Tensor:
     """Continue each row of ``ids`` ``(batch, T)`` by ``max_new_tokens`` -> ``(batch, T + N)``.
 
@@ -355,6 +413,11 @@ def generate(
         later calls reuse it). Meant for GPUs:
         on a CPU it was slower than the default eager step (docs/performance.md), and it gives
         up the shared-prompt cache of sample paths.
+    cuda_graph : on a CUDA device, capture the fixed-shape one-token step (compiled too with
+        ``compile=True``, as gpt-fast does) in a CUDA graph over a static KV cache, once per
+        batch size, and replay it for every token. The graph and its cache stay on the model
+        for later calls of that batch size (one at a time: they share the cache). Same tokens
+        as the eager step. Elsewhere it runs the same fixed-shape step without a graph.
     """
     ids = torch.as_tensor(ids, dtype=torch.long)
     settings = dict(locals())  # the keywords, passed on as given

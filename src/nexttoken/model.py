@@ -17,7 +17,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from .loss import linear_cross_entropy
+
 __all__ = ["GPTConfig", "GPT", "KVCache", "sinusoidal_positions", "apply_rope"]
+
+#: Below this many logits (positions x vocabulary) the loss is computed from the whole logits
+#: tensor; from it on, in chunks that never hold them all (:mod:`nexttoken.loss`).
+FUSED_LOSS_ELEMENTS = 1 << 24
 
 _CHOICES = {
     "norm": ("layernorm", "rmsnorm"),
@@ -409,14 +415,53 @@ class GPT(nn.Module):
         )
 
     def forward(
-        self, ids: torch.Tensor, *, cache: KVCache | None = None, pos: int = 0
+        self,
+        ids: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        cache: KVCache | None = None,
+        pos: int = 0,
     ) -> torch.Tensor:
         """Ids ``(B, T)`` at positions ``pos .. pos+T-1`` -> logits ``(B, T, vocab_size)``.
 
+        With ``targets`` ``(B, T)`` (``-100`` where there is none) it returns their mean
+        cross-entropy instead, computed here so that ``torch.compile`` sees it, and for large
+        vocabularies without ever holding every logit (:mod:`nexttoken.loss`).
         With a ``cache``, keys and values of earlier positions come from it and those of
         these positions are written to it.
         """
-        return self._logits(self._hidden(ids, cache, pos))
+        h = self._hidden(ids, cache, pos)
+        if targets is None:
+            return self._logits(h)
+        return self.loss_from_hidden(h, targets)
+
+    def loss_from_hidden(self, h: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy of the logits of the last block's output ``h`` at ``targets``."""
+        x = self.transformer.ln_f(h)
+        weight = self._head_weight()
+        V = self.config.vocab_size
+        if x.shape[0] * x.shape[1] * weight.shape[0] < FUSED_LOSS_ELEMENTS:
+            logits = F.linear(x, weight)[..., :V] if weight.shape[0] > V else F.linear(x, weight)
+            if self.output_mult != 1.0:
+                logits = logits * self.output_mult
+            logits = logits.flatten(0, 1)
+            return F.cross_entropy(
+                logits.to(torch.promote_types(logits.dtype, torch.float32)),
+                targets.flatten(),
+                ignore_index=-100,
+            )
+        return linear_cross_entropy(x, weight, targets, vocab=V, scale=self.output_mult)
+
+    def _head_weight(self) -> torch.Tensor:
+        """The output layer's weight, padded with zero rows to a multiple of 64 on a GPU when the
+        vocabulary is large and not one already (GPT-2's 50,257 -> 50,304: matrix products of
+        such widths run much faster there). The padding exists only inside the computation:
+        parameters, checkpoints and every output keep ``vocab_size``."""
+        w = self.lm_head.weight
+        V = w.shape[0]
+        if w.is_cuda and V >= 1024 and V % 64:
+            return F.pad(w, (0, 0, 0, -V % 64))
+        return w
 
     def last_logits(
         self, ids: torch.Tensor, *, cache: KVCache | None = None, pos: int = 0
@@ -458,5 +503,8 @@ class GPT(nn.Module):
         return x
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.lm_head(self.transformer.ln_f(x))  # (B, T, vocab_size)
+        weight = self._head_weight()
+        logits = F.linear(self.transformer.ln_f(x), weight)  # (B, T, vocab_size [+ padding])
+        if weight.shape[0] > self.config.vocab_size:
+            logits = logits[..., : self.config.vocab_size]
         return logits * self.output_mult if self.output_mult != 1.0 else logits

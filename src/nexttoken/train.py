@@ -124,7 +124,29 @@ def lr_at(step: int, config: TrainConfig) -> float:
 
 def lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy over positions whose target is not ``IGNORE``."""
-    return F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE)
+    logits = logits.flatten(0, 1)
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))  # fp64 stays fp64
+    return F.cross_entropy(logits, targets.flatten(), ignore_index=IGNORE)
+
+
+def _computes_loss(model: torch.nn.Module) -> bool:
+    """Whether ``model`` (or the GPT inside DDP / ``torch.compile`` wrappers) takes targets."""
+    inner: Any = model
+    while True:
+        if isinstance(inner, GPT):
+            return True
+        nxt = getattr(inner, "_orig_mod", None) or getattr(inner, "module", None)
+        if nxt is None or nxt is inner:
+            return False
+        inner = nxt
+
+
+def _loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The batch's mean loss: inside the model for a GPT (what ``torch.compile`` then sees,
+    without holding every logit for large vocabularies), else from its logits."""
+    if _computes_loss(model):
+        return model(x, y)
+    return lm_loss(model(x), y)
 
 
 def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.AdamW:
@@ -177,7 +199,7 @@ def evaluate_loss(
     for _ in range(config.eval_batches):
         x, y = data.batch(config.batch_size, gen)
         with autocast:
-            total += float(lm_loss(model(x.to(device)), y.to(device)))
+            total += float(_loss(model, x.to(device), y.to(device)))
     model.train(was_training)
     return total / config.eval_batches
 
@@ -268,7 +290,7 @@ def train_step(
         sync = i == accum - 1 or no_sync is None
         with contextlib.nullcontext() if sync else no_sync():  # type: ignore[misc]
             with autocast:
-                loss = lm_loss(model(xb), yb) / accum
+                loss = _loss(model, xb, yb) / accum
             loss.backward()
         total += loss.detach()
     if config.grad_clip > 0:
