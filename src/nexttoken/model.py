@@ -3,7 +3,8 @@
 Parameter names follow GPT-2 (``transformer.wte``, ``transformer.wpe``, ``transformer.h.{i}``
 with ``ln_1``, ``attn.c_attn``, ``attn.c_proj``, ``ln_2``, ``mlp.c_fc``, ``mlp.c_proj``, then
 ``transformer.ln_f`` and ``lm_head``), so a GPT-2 checkpoint loads key for key (``hf.py``).
-``forward`` always returns logits for every position.
+``forward(ids)`` returns logits for every position; ``forward(ids, targets)`` returns the
+mean training loss instead, computed inside the model (see :mod:`nexttoken.loss`).
 """
 
 from __future__ import annotations
