@@ -360,3 +360,10 @@ def test_serve_cli_refuses_a_bad_port_and_offers_the_demo_model(tmp_path, monkey
     (tmp_path / "runs" / "demo").mkdir(parents=True)
     (tmp_path / "runs" / "demo" / "config.json").write_text("{}")
     assert default_models()[0] == "runs/demo"
+
+
+def test_infinity_and_nan_in_the_json_are_a_400_not_a_500(client):
+    for word in (b"Infinity", b"NaN"):
+        body = b'{"model": "%s", "prompt": "see", "top": %s}' % (client.text_model.encode(), word)
+        res = client.post("/api/next", content=body, headers={"content-type": "application/json"})
+        assert res.status_code == 400 and "finite number" in res.json()["error"]

@@ -116,12 +116,12 @@ def _number(body: dict[str, Any], key: str, default: Any, *, integer: bool = Fal
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ApiError(400, f"{key!r} must be a number (got {value!r})")
+    if not math.isfinite(value):  # JSON's Infinity and NaN, which Python reads
+        raise ApiError(400, f"{key!r} must be a finite number (got {value!r})")
     if integer:
         if float(value) != int(value):
             raise ApiError(400, f"{key!r} must be a whole number (got {value!r})")
         return int(value)
-    if not math.isfinite(value):
-        raise ApiError(400, f"{key!r} must be a finite number (got {value!r})")
     return float(value)
 
 
