@@ -137,8 +137,11 @@ def structured_oscillators(n: int, length: int, seed: int = 0) -> Array:
 
     ``y = level + trend(t) + x(t) * (1 + m * s(t)) + a * s(t) + noise``: ``x`` an oscillator,
     ``s`` a calendar season (a smooth sine or a repeating random profile), applied
-    multiplicatively (``m``) or additively (``a``); the trend is linear or exponential. Levels
-    reach several times the oscillation's size, so scaling must cope with them.
+    multiplicatively to the oscillation (``m``) or additively (``a``); the trend is linear or
+    exponential. A quarter of the rows are instead shaped like sales or passenger counts: a
+    positive level and trend multiplied by the season, ``(level + trend(t)) * (1 + m * s(t))``,
+    so the season grows with the trend, plus a smaller oscillation. Levels reach several times
+    the oscillation's size, so scaling must cope with them.
     """
     if n < 0 or length < 2:
         raise ValueError(f"need n >= 0 and length >= 2 (got n={n}, length={length})")
@@ -152,19 +155,24 @@ def structured_oscillators(n: int, length: int, seed: int = 0) -> Array:
     x /= np.maximum(x.std(axis=1, keepdims=True), 1e-9)
     t = np.arange(length)[None, :] / length
     size = rng.uniform(0.2, 3.0, size=(n, 1))  # oscillation's std
+    # 0: additive season, 1: season times the oscillation, 2: season times level and trend
+    mode = rng.choice(3, p=[0.45, 0.3, 0.25], size=(n, 1))
+    whole = mode == 2
     level = rng.normal(0.0, 3.0, size=(n, 1)) * np.where(rng.random((n, 1)) < 0.8, 1.0, 0.0)
+    level = np.where(whole, np.abs(level) * size + 3 * size, level)
     slope = rng.normal(0.0, 4.0, size=(n, 1)) * size * (rng.random((n, 1)) < 0.6)
-    exp_trend = rng.random((n, 1)) < 0.25
+    exp_trend = rng.random((n, 1)) < np.where(whole, 0.6, 0.25)
     growth = rng.uniform(-1.5, 1.5, size=(n, 1))
+    slope = np.where(whole, np.abs(slope), slope)
     trend = np.where(exp_trend, np.abs(level) * (np.exp(growth * t) - 1), slope * t)
     season = _calendar_season(rng, n, length)
-    multiplicative = rng.random((n, 1)) < 0.4
-    has_season = rng.random((n, 1)) < 0.6
+    has_season = (rng.random((n, 1)) < 0.6) | whole
     amp = rng.uniform(0.2, 2.0, size=(n, 1)) * has_season
     depth = rng.uniform(0.1, 0.6, size=(n, 1)) * has_season
-    body = np.where(multiplicative, size * x * (1 + depth * season), size * x + amp * season)
+    body = np.where(mode == 1, size * x * (1 + depth * season), size * x + amp * season)
+    sales = (level + trend) * (1 + 0.5 * depth * season) + 0.3 * size * x
     noise = rng.choice([0.0, 0.05, 0.2], size=(n, 1)) * size * rng.standard_normal((n, length))
-    return level + trend + body + noise
+    return np.where(whole, sales, level + trend + body) + noise
 
 
 def _calendar_season(rng: np.random.Generator, n: int, length: int) -> Array:
@@ -208,10 +216,10 @@ def tsmixup(pool: Array, n: int, seed: int = 0, max_parts: int = 3, alpha: float
 
 #: The parts of :func:`corpus`, with their default shares.
 SOURCES: dict[str, float] = {
-    "kernelsynth": 0.4,
-    "structured": 0.3,
-    "oscillators": 0.1,
-    "mixup": 0.2,
+    "kernelsynth": 0.25,
+    "structured": 0.35,
+    "oscillators": 0.25,
+    "mixup": 0.15,
 }
 
 

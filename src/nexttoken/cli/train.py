@@ -52,8 +52,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # "standard" (subtract the context mean, divide by its std) survives levels and trends;
     # measured in docs/evaluation.md. Checkpoints keep the scaling they were trained with.
     "scaling": "standard",
-    "sources": "kernelsynth=0.4,structured=0.3,oscillators=0.1,mixup=0.2",
-    "stats_prefix": 0.5,
+    "sources": "kernelsynth=0.25,structured=0.35,oscillators=0.25,mixup=0.15",
+    "stats_prefix": 0.75,
     "short_fraction": 0.25,
     "families": ",".join(
         [
@@ -207,7 +207,7 @@ def _add_signals(p: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="synthetic: scale each window by the statistics of its first k steps, k drawn from "
-        "this share of the window up to all of it (default 0.5; 1 = the whole window)",
+        "this share of the window up to all of it (default 0.75; 1 = the whole window)",
     )
     g.add_argument(
         "--short-fraction",
@@ -218,7 +218,7 @@ def _add_signals(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--sources",
         default=None,
-        help="shares of the synthetic corpus, e.g. kernelsynth=0.4,structured=0.3,oscillators=0.1,mixup=0.2",
+        help="shares of the synthetic corpus (default kernelsynth=0.25,structured=0.35,oscillators=0.25,mixup=0.15)",
     )
     g.add_argument(
         "--low", type=float, default=None, help="lowest bin centre (in units of the scale)"
