@@ -103,6 +103,21 @@ def test_forecast_csv_round_trip(capsys, tmp_path, signal_checkpoint):
     assert png.stat().st_size > 1000 and (tmp_path / "heat.png").stat().st_size > 1000
 
 
+def test_forecast_trend_flag(capsys, tmp_path, signal_checkpoint):
+    inp = tmp_path / "in.csv"
+    inp.write_text("up\n" + "\n".join(f"{2.0 * i + np.sin(i):.4f}" for i in range(20)) + "\n")
+    argv = ["forecast", signal_checkpoint, "--input", inp, "--horizon", "3", "--samples", "2"]
+    code, out, err = run(capsys, *argv, "--trend", "linear", "--heatmap", tmp_path / "h.png")
+    assert code == 0, err
+    # the heat map is of the model on the series as it is, and says so
+    assert "forecast with its trend removed" in err and (tmp_path / "h.png").exists()
+    medians = [float(r.split(",")[3]) for r in out.strip().splitlines()[1:]]
+    assert min(medians) > 30  # the line (2 a step, at 38 by the end) is carried on
+    with pytest.raises(SystemExit) as stop:
+        run(capsys, *argv, "--trend", "cubic")
+    assert stop.value.code == 2 and "invalid choice: 'cubic'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

@@ -124,6 +124,17 @@ def test_evaluate_cli(tmp_path, capsys, signal_checkpoint):
     assert "unknown ['magic']" in capsys.readouterr().err
 
 
+def test_evaluate_compares_trend_choices_side_by_side(tmp_path, capsys, signal_checkpoint):
+    argv = ["evaluate", signal_checkpoint, "--suite", "oscillators", "--series", "1"]
+    argv += ["--samples", "2", "--baselines", "none", "--no-plots", "--out", str(tmp_path / "e")]
+    assert main([*argv, "--trend", "auto,none"]) == 0, capsys.readouterr().err
+    with (tmp_path / "e" / "results.csv").open() as fh:
+        models = {r["model"] for r in csv.DictReader(fh)}
+    assert models == {"seasonal naive", "model", "model (trend none)"}
+    assert main([*argv, "--trend", "cubic"]) == 2
+    assert "--trend: unknown ['cubic']" in capsys.readouterr().err
+
+
 def test_shipped_model_is_listed_and_forecasts_without_training(capsys, tmp_path):
     shipped = nt.pretrained_models()
     assert "oscillators-small" in shipped

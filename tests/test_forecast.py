@@ -10,7 +10,7 @@ from nexttoken.analysis import step_distributions
 def test_shapes_and_summaries(signal_checkpoint):
     lm = load(signal_checkpoint)
     ctx = np.sin(np.arange(40) / 3.0)[None].repeat(3, 0)
-    f = forecast(lm, ctx, 10, num_samples=7, seed=0)
+    f = forecast(lm, ctx, 10, num_samples=7, seed=0, trend="none")
     assert f.samples.shape == (3, 7, 10)
     assert f.median.shape == (3, 10) and f.mean.shape == (3, 10)
     assert f.quantiles.shape == (3, 9, 10)
@@ -93,8 +93,8 @@ def _standard_lm():
 def test_standard_scaling_forecast_is_offset_and_scale_equivariant(a, b):
     lm = _standard_lm()
     x = np.sin(np.arange(30) / 2.3) + 0.1 * np.cos(np.arange(30) / 0.7)
-    base = forecast(lm, x, 12, num_samples=6, seed=1)
-    moved = forecast(lm, a * x + b, 12, num_samples=6, seed=1)
+    base = forecast(lm, x, 12, num_samples=6, seed=1, trend="none")
+    moved = forecast(lm, a * x + b, 12, num_samples=6, seed=1, trend="none")
     one_bin = 8.0 / 63 * a * base.scale[0]
     np.testing.assert_allclose(moved.samples, a * base.samples + b, rtol=0, atol=one_bin)
     np.testing.assert_allclose(moved.loc, a * base.loc + b, rtol=1e-9)
@@ -105,3 +105,68 @@ def test_constant_series_forecasts_the_constant():
     for value in (0.0, 42.0, -1e9):
         f = forecast(lm, np.full(20, value), 5, num_samples=3, seed=0)
         np.testing.assert_allclose(f.samples, value, rtol=1e-9, atol=1e-9)
+
+
+def test_linear_trend_is_the_least_squares_line_continued_and_added_back():
+    lm = _standard_lm()
+    t = np.arange(30.0)
+    x = 5.0 + 0.7 * t + np.sin(t / 2.3)
+    x[[7, 20]] = np.nan  # gaps: the line is fit to the observed steps
+    f = forecast(lm, x, 12, num_samples=4, seed=1, trend="linear")
+    ok = ~np.isnan(x)  # the least-squares line of the whole context
+    slope, intercept = np.polyfit(t[ok], x[ok], 1)
+    line = intercept + slope * np.arange(30, 42)
+    assert f.trend is not None and f.trend_removed.tolist() == [True]
+    np.testing.assert_allclose(f.trend[0], line, rtol=1e-9)
+    # what is left after the line is the model's forecast of the residual: bin centres
+    centers = lm.tokenizer.centers().numpy() * f.scale[0] + f.loc[0]
+    left = (f.samples[0] - line).ravel()
+    assert np.abs(left[:, None] - centers[None]).min(axis=1).max() < 1e-6
+    # a*x + b moves the whole forecast the same way
+    moved = forecast(lm, 3.0 * x - 40.0, 12, num_samples=4, seed=1, trend="linear")
+    one_bin = 8.0 / 63 * 3.0 * f.scale[0]
+    np.testing.assert_allclose(moved.samples, 3.0 * f.samples - 40.0, rtol=0, atol=one_bin)
+
+
+def test_trend_choices_are_checked_and_short_series_are_left_alone():
+    lm = _standard_lm()
+    with pytest.raises(ValueError, match="trend must be one of auto, linear, none"):
+        forecast(lm, np.arange(30.0), 3, trend="quadratic")
+    # too short to hold steps out: auto forecasts them as they are; a constant has no line
+    short = forecast(lm, [np.arange(12.0), np.full(40, 2.0)], 4, num_samples=2, trend="auto")
+    assert short.trend is None and not short.trend_removed.any()
+    np.testing.assert_allclose(short.samples[1], 2.0)
+
+
+def test_auto_trend_carries_an_airline_like_trend_on():
+    from nexttoken.evaluate import airline_like
+
+    lm = load("signals-small")
+    ctx, truth = airline_like(16)
+    f = forecast(lm, list(ctx), truth.shape[1], num_samples=20, seed=0)
+    last_season = ctx[:, -12:].mean(axis=1)
+    carried = (f.median.mean(axis=1) - last_season) / (truth.mean(axis=1) - last_season)
+    assert f.trend_removed.sum() >= 12
+    assert (carried >= 0.5).sum() >= 12  # measured: 16 of 16 (trend='none': 0 of 16)
+
+
+def test_auto_trend_leaves_series_without_one_to_the_model():
+    lm = load("signals-small")
+    t = np.arange(160)
+    ctx = [np.sin(2 * np.pi * t / p) + 0.1 * np.cos(t / 3.0) for p in (12, 17, 24, 31)]
+    auto = forecast(lm, ctx, 24, num_samples=8, seed=0)
+    alone = forecast(lm, ctx, 24, num_samples=8, seed=0, trend="none")
+    kept = ~auto.trend_removed
+    assert kept.sum() >= 3
+    np.testing.assert_array_equal(auto.samples[kept], alone.samples[kept])
+    assert auto.trend is None or not auto.trend[kept].any()
+
+
+def test_path_distributions_refuse_a_detrended_series():
+    from nexttoken.forecast import path_distributions
+
+    lm = _standard_lm()
+    x = np.arange(30.0) * 2.0 + np.sin(np.arange(30.0))
+    f = forecast(lm, x, 5, num_samples=1, trend="linear")
+    with pytest.raises(ValueError, match="trend='none'"):
+        path_distributions(lm, f, x)

@@ -367,3 +367,18 @@ def test_infinity_and_nan_in_the_json_are_a_400_not_a_500(client):
         body = b'{"model": "%s", "prompt": "see", "top": %s}' % (client.text_model.encode(), word)
         res = client.post("/api/next", content=body, headers={"content-type": "application/json"})
         assert res.status_code == 400 and "finite number" in res.json()["error"]
+
+
+def test_forecast_takes_a_trend_choice_and_steps_show_the_model_alone(client):
+    t = np.arange(40)
+    body = {"model": client.signal_model, "series": (3.0 * t + np.sin(t)).tolist()}
+    body |= {"horizon": 4, "samples": 2, "paths": True}
+    data = client.post("/api/forecast", json={**body, "trend": "linear"}).json()
+    assert data["series"][0]["trend_removed"] is True
+    data = client.post("/api/forecast", json={**body, "trend": "none"}).json()
+    assert data["series"][0]["trend_removed"] is False
+    r = client.post("/api/forecast", json={**body, "trend": "cubic"})
+    assert r.status_code == 400 and "'trend' must be one of auto, linear, none" in r.json()["error"]
+    # the steps are the model's own distributions, whatever trend the request names
+    steps = client.post("/api/steps", json={**body, "trend": "linear"})
+    assert steps.status_code == 200 and len(steps.json()["path"]) == 4

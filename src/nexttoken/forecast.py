@@ -24,9 +24,14 @@ __all__ = [
     "path_distributions",
     "time_text",
     "DEFAULT_QUANTILES",
+    "TRENDS",
 ]
 
 DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+#: How :func:`forecast` treats a trend: ``auto`` removes a series' straight line where a backtest
+#: on its own context says that forecasts better, ``linear`` always, ``none`` never.
+TRENDS: tuple[str, ...] = ("auto", "linear", "none")
 
 
 @dataclass
@@ -39,6 +44,9 @@ class Forecast:
     quantile_levels : the levels of ``quantiles``.
     ids : ``(series, num_samples, horizon)`` the sampled token ids.
     scale, loc : ``(series,)`` each context was tokenized as ``(x - loc) / scale``.
+    trend : ``(series, horizon)`` the straight line added back to each series' paths (a
+        least-squares line of its context, continued), or None when no series had one removed;
+        a row is all zeros for a series the model forecast as it was (see ``trend_removed``).
     """
 
     samples: np.ndarray
@@ -50,6 +58,14 @@ class Forecast:
     times: list[Any] = field(default_factory=list)
     """Per series, the ``horizon`` time stamps forecast (continuing the context's dates or
     ``ds`` at their own frequency), or None when the context had none."""
+    trend: np.ndarray | None = None
+
+    @property
+    def trend_removed(self) -> np.ndarray:
+        """``(series,)`` bool: whether the model forecast the series with its line removed."""
+        if self.trend is None:
+            return np.zeros(self.samples.shape[0], dtype=bool)
+        return np.any(self.trend != 0, axis=1)
 
     @property
     def median(self) -> np.ndarray:
@@ -143,6 +159,11 @@ def path_distributions(
     tok = lm.tokenizer
     if not isinstance(tok, SignalTokenizer) or f.ids is None or f.scale is None:
         raise ValueError("path distributions need a signal model's forecast")
+    if f.trend_removed[series]:
+        raise ValueError(
+            "this series was forecast with its linear trend removed, so its token ids are of the "
+            "residual; forecast it with trend='none' to see the model's own distributions"
+        )
     loc = 0.0 if f.loc is None else float(f.loc[series])
     scale = float(f.scale[series])
     values = np.asarray(context, dtype=np.float64)[-lm.model.config.context_length :]
@@ -222,6 +243,7 @@ def forecast(
     quantile_levels: Sequence[float] = DEFAULT_QUANTILES,
     names: Sequence[str] | None = None,
     max_batch_rows: int = 2048,
+    trend: str = "auto",
 ) -> Forecast:
     """Sample ``num_samples`` continuations of ``horizon`` steps for each series of ``context``.
 
@@ -236,17 +258,25 @@ def forecast(
     num_samples : sample paths per series (``greedy`` makes them all the argmax path).
     seed : makes the sample paths repeatable (``None``: a fresh draw each call).
     max_batch_rows : at most this many sample paths are decoded as one batch.
+    trend : ``"auto"`` (default): for each series, a backtest on the end of its own context
+        decides whether the model forecasts it better as it is or with a straight-line trend
+        removed (the least-squares line of the whole context or of its last half, continued
+        over the horizon and added back to every path); ``"linear"``: always remove the whole
+        context's line; ``"none"``: the model alone. The models learn levels and seasons well
+        and steady growth less so: docs/evaluation.md scores each choice. ``auto`` costs about
+        three extra forecasts of ``min(horizon, len // 4)`` steps; :attr:`Forecast.trend`
+        holds the lines that were added back.
 
     Returns
     -------
     :class:`Forecast` with ``samples`` shaped ``(series, num_samples, horizon)``.
     """
-    tok = _signal_tokenizer(lm, horizon, num_samples, quantile_levels)
+    _signal_tokenizer(lm, horizon, num_samples, quantile_levels)
+    if trend not in TRENDS:
+        raise ValueError(f"trend must be one of {', '.join(TRENDS)} (got {trend!r})")
     given = _checked(read_series(context, names))
     series = given.values
     window = lm.model.config.context_length
-    device = next(lm.model.parameters()).device
-    generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
     longest = max(len(v) for v in series)
     if longest > window:
         warnings.warn(
@@ -254,23 +284,70 @@ def forecast(
             f"each forecast conditions on (and is scaled by) its last {window} steps",
             stacklevel=2,
         )
-    # Series of the same length run as one batch of len(group) * num_samples rows.
     series = [v[-window:] for v in series]
+    sampling = dict(
+        greedy=greedy,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        min_p=min_p,
+        max_batch_rows=max_batch_rows,
+    )
+    lines: list[Line | None]
+    if trend == "none":
+        lines = [None] * len(series)
+    elif trend == "linear":
+        lines = [_line(v) for v in series]
+    else:
+        lines = _trend_lines(lm, series, horizon, num_samples, seed, sampling)
+    shown = [v - _on(ln, 0, len(v)) for v, ln in zip(series, lines)]
+    samples, ids_out, scales, locs = _sample(lm, shown, horizon, num_samples, seed, sampling)
+    added = None
+    if any(ln is not None for ln in lines):
+        added = np.stack([_on(ln, len(v), len(v) + horizon) for v, ln in zip(series, lines)])
+        samples += added[:, None, :]
+    return Forecast(
+        samples=samples,
+        quantile_levels=tuple(quantile_levels),
+        ids=ids_out,
+        scale=scales,
+        loc=locs,
+        names=given.names,
+        times=[future_times(t, horizon) for t in given.times],
+        trend=added,
+    )
+
+
+def _sample(
+    lm: LanguageModel,
+    series: list[np.ndarray],
+    horizon: int,
+    num_samples: int,
+    seed: int | None,
+    sampling: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sample paths of every series: values and ids ``(series, num_samples, horizon)``, and
+    each series' ``scale`` and ``loc``. Series of one length run as one batch."""
+    tok = lm.tokenizer
+    assert isinstance(tok, SignalTokenizer)
+    device = next(lm.model.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
+    per_batch = max(1, sampling["max_batch_rows"] // num_samples)
     samples = np.empty((len(series), num_samples, horizon))
     ids_out = np.empty((len(series), num_samples, horizon), dtype=np.int64)
     scales = np.empty(len(series))
     locs = np.empty(len(series))
-    for group in _batches(series, max(1, max_batch_rows // num_samples)):
+    for group in _batches(series, per_batch):
         ids, loc, scale = tok.input_transform(np.stack([series[i] for i in group]))
         paths = generate(
             lm.model,
             ids.repeat_interleave(num_samples, dim=0).to(device),
             horizon,
-            greedy=greedy,
-            temperature=temperature,
-            top_k=top_k,
-            top_p=top_p,
-            min_p=min_p,
+            greedy=sampling["greedy"],
+            temperature=sampling["temperature"],
+            top_k=sampling["top_k"],
+            top_p=sampling["top_p"],
+            min_p=sampling["min_p"],
             generator=generator,
             suppress_ids=tok.special_ids,
         )[:, -horizon:].cpu()
@@ -281,12 +358,89 @@ def forecast(
         ids_out[group] = paths.numpy().reshape(len(group), num_samples, horizon)
         scales[group] = scale.numpy()
         locs[group] = loc.numpy()
-    return Forecast(
-        samples=samples,
-        quantile_levels=tuple(quantile_levels),
-        ids=ids_out,
-        scale=scales,
-        loc=locs,
-        names=given.names,
-        times=[future_times(t, horizon) for t in given.times],
-    )
+    return samples, ids_out, scales, locs
+
+
+#: ``auto`` backtests a series only when its context has this many steps before the held-out ones.
+MIN_TREND_CONTEXT = 24
+#: ``auto`` removes a line only when that cuts the backtest's error to below this share of the
+#: model's error alone: a clear gain, not a coin flip on a series without a trend.
+TREND_MARGIN = 0.9
+#: The lines ``auto`` tries: least-squares lines of the whole context and of its last half.
+TREND_FITS: tuple[float, ...] = (1.0, 0.5)
+
+Line = tuple[float, float]
+
+
+def _line(x: np.ndarray, fit: float = 1.0) -> Line | None:
+    """The least-squares line ``(intercept, slope)`` through the observed steps of the last
+    ``fit`` share of ``x`` (step 0 is its first value), or None with fewer than 3 observed
+    steps there or a flat series.
+
+    Growth is often curved (a few % a year compounds): the line of the recent half then has
+    the slope at the end, which is what a forecast continues; for a straight trend under an
+    oscillation the whole context's line is the steadier estimate."""
+    start = len(x) - max(3, int(round(fit * len(x))))
+    t = start + np.flatnonzero(~np.isnan(x[start:]))
+    if t.size < 3:
+        return None
+    y = x[t]
+    tc = t - t.mean()
+    slope = float(tc @ (y - y.mean())) / float(tc @ tc)
+    if slope == 0 or not np.isfinite(slope):
+        return None
+    return float(y.mean() - slope * t.mean()), slope
+
+
+def _on(line: Line | None, start: int, stop: int) -> np.ndarray:
+    """The line's values at steps ``start..stop-1`` (zeros for no line)."""
+    if line is None:
+        return np.zeros(stop - start)
+    return line[0] + line[1] * np.arange(start, stop)
+
+
+def _trend_lines(
+    lm: LanguageModel,
+    series: list[np.ndarray],
+    horizon: int,
+    num_samples: int,
+    seed: int | None,
+    sampling: dict[str, Any],
+) -> list[Line | None]:
+    """``trend='auto'``: for each series, hold out its last ``min(horizon, len // 4)`` steps and
+    forecast them from the steps before: as they are, and with each line of
+    :data:`TREND_FITS` (fit to those steps) removed and added back. The best line is kept
+    (fit again to the whole context) where its median's mean absolute error is below
+    :data:`TREND_MARGIN` times the model's alone; otherwise the series is forecast as it is.
+
+    Series too short to hold steps out (fewer than :data:`MIN_TREND_CONTEXT` before them) are
+    forecast as they are. The backtests draw from their own random stream, so a series
+    ``auto`` leaves alone gets the very paths of ``trend='none'``."""
+    chosen: list[Line | None] = [None] * len(series)
+    held = [min(horizon, len(v) // 4) for v in series]
+    todo = [
+        i
+        for i, v in enumerate(series)
+        if held[i] >= 1
+        and len(v) - held[i] >= MIN_TREND_CONTEXT
+        and not np.isnan(v[-held[i] :]).all()
+        and _line(v) is not None
+    ]
+    if not todo:
+        return chosen
+    pasts = [series[i][: -held[i]] for i in todo]
+    variants = [[_line(p, fit) for p in pasts] for fit in TREND_FITS]
+    shown = pasts + [p - _on(ln, 0, len(p)) for lines in variants for p, ln in zip(pasts, lines)]
+    n = min(num_samples, 20)
+    bt_seed = None if seed is None else seed + 1
+    paths, _, _, _ = _sample(lm, shown, max(held[i] for i in todo), n, bt_seed, sampling)
+    median = np.median(paths, axis=1)
+    for k, i in enumerate(todo):
+        h, truth, steps = held[i], series[i][-held[i] :], len(pasts[k])
+        best = np.nanmean(np.abs(median[k, :h] - truth)) * TREND_MARGIN
+        for j, lines in enumerate(variants):
+            path = median[(j + 1) * len(todo) + k, :h] + _on(lines[k], steps, steps + h)
+            err = np.nanmean(np.abs(path - truth))
+            if lines[k] is not None and err < best:
+                best, chosen[i] = err, _line(series[i], TREND_FITS[j])
+    return chosen

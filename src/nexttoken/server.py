@@ -386,7 +386,7 @@ def _trimmed(values: list[np.ndarray], names: list[str], times: list[Any]) -> An
 
 
 def _forecast(lm: LanguageModel, body: dict[str, Any], samples_default: int) -> Any:
-    from .forecast import forecast
+    from .forecast import TRENDS, forecast
 
     _signal(lm)
     _causal(lm)
@@ -394,6 +394,9 @@ def _forecast(lm: LanguageModel, body: dict[str, Any], samples_default: int) -> 
     samples = _bounded(body, "samples", samples_default, 1, MAX_SAMPLES)
     settings = _sampling(body)
     seed = _number(body, "seed", 0, integer=True)
+    trend = body.get("trend", "auto")
+    if trend not in TRENDS:
+        raise ApiError(400, f"'trend' must be one of {', '.join(TRENDS)} (got {trend!r})")
     values, names, times = _series(body)
     contexts, stamps = _trimmed(values, names, times)
     try:
@@ -409,6 +412,7 @@ def _forecast(lm: LanguageModel, body: dict[str, Any], samples_default: int) -> 
             greedy=settings["temperature"] == 0,
             seed=seed,
             names=names,
+            trend=trend,
         )
     except ValueError as e:
         raise ApiError(400, str(e)) from None
@@ -432,6 +436,7 @@ def forecast_json(lm: LanguageModel, body: dict[str, Any]) -> dict[str, Any]:
                 "median": f.median[i].tolist(),
                 "q10": f.quantiles[i, 0].tolist(),
                 "q90": f.quantiles[i, -1].tolist(),
+                "trend_removed": bool(f.trend_removed[i]),
             }
             for i, (name, c) in enumerate(zip(f.names, contexts, strict=True))
         ]
@@ -442,7 +447,8 @@ def steps_json(lm: LanguageModel, body: dict[str, Any]) -> dict[str, Any]:
     """One sample path of the first series, with the next-value distribution at each step."""
     from .forecast import path_distributions
 
-    f, contexts, _, _ = _forecast(lm, {**body, "samples": 1}, 1)
+    # the model's own distributions: no trend line taken out of the series first
+    f, contexts, _, _ = _forecast(lm, {**body, "samples": 1, "trend": "none"}, 1)
     probs, values = path_distributions(lm, f, contexts[0])
     return {
         "name": f.names[0],

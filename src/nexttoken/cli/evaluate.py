@@ -50,6 +50,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="comma-separated: last, seasonal, ar, ets, arima (default all; ets/arima need "
         "nexttoken[baselines], and arima takes most of the time); 'none' for models only",
     )
+    p.add_argument(
+        "--trend",
+        default="auto",
+        help="how each model treats a trend (see nexttoken forecast --help): auto, linear, none, "
+        "or several comma-separated to compare them side by side (default auto; other choices "
+        "show as 'MODEL (trend none)')",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-plots", action="store_true", help="skip the figures")
     add_allow_pickle(p)
@@ -61,12 +68,17 @@ def run(args: argparse.Namespace) -> int:
 
     from ..baselines import BASELINES, ModelForecaster, baseline
     from ..evaluate import run, suite_tasks, write_report
+    from ..forecast import TRENDS
     from ..lm import load
 
     keys = [k.strip() for k in args.baselines.split(",") if k.strip() and k.strip() != "none"]
     unknown = [k for k in keys if k not in BASELINES]
     if unknown:
         raise CLIError(f"--baselines: unknown {unknown}; choose from {', '.join(BASELINES)}, none")
+    trends = [t.strip() for t in args.trend.split(",") if t.strip()]
+    wrong = [t for t in trends if t not in TRENDS]
+    if not trends or wrong:
+        raise CLIError(f"--trend: unknown {wrong or args.trend!r}; choose from {', '.join(TRENDS)}")
     if "seasonal" not in keys:
         keys.insert(0, "seasonal")  # the reference of the relative scores
     forecasters: list[Any] = []
@@ -76,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(
                 f"{path}: evaluate needs a causal signal model (a GPT trained on series)"
             )
-        forecasters.append(ModelForecaster(lm, name=Path(path).name or str(path)))
+        base = Path(path).name or str(path)
+        for t in dict.fromkeys(trends):
+            name = base if t == "auto" else f"{base} (trend {t})"
+            forecasters.append(ModelForecaster(lm, name=name, trend=t))
     for key in keys:
         b = baseline(key)
         if key in ("ets", "arima"):

@@ -39,6 +39,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--heatmap",
         help="write a PNG of the next-token distribution at each step of the first series' first sample path",
     )
+    p.add_argument(
+        "--trend",
+        choices=["auto", "linear", "none"],
+        default="auto",
+        help="auto (default): per series, a backtest on the end of its context decides whether "
+        "the model forecasts it better with its straight-line trend removed (then continued and "
+        "added back); linear: always remove the line; none: the model alone",
+    )
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=positive_int, default=None)
     p.add_argument("--top-p", type=float, default=None)
@@ -78,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         top_p=args.top_p,
         seed=args.seed,
         names=names,
+        trend=args.trend,
     )
     text = _forecast_csv(f, times, args.horizon)
     if args.output:
@@ -106,7 +115,25 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"wrote fan chart to {args.plot}", file=sys.stderr)
     if args.heatmap:
-        _forecast_heatmap(lm, f, contexts[0], args.heatmap, names[0])
+        shown = f
+        if f.trend_removed[0]:
+            print(
+                f"note: {names[0]!r} was forecast with its trend removed; the heat map shows the "
+                "model on the series as it is (--trend none)",
+                file=sys.stderr,
+            )
+            shown = forecast(
+                lm,
+                [contexts[0]],
+                args.horizon,
+                num_samples=1,
+                temperature=args.temperature,
+                top_k=args.top_k,
+                top_p=args.top_p,
+                seed=args.seed,
+                trend="none",
+            )
+        _forecast_heatmap(lm, shown, contexts[0], args.heatmap, names[0])
     return 0
 
 

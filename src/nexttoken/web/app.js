@@ -336,7 +336,7 @@ function forecastSettings() {
 
 async function runForecast() {
   await guarded(async () => {
-    const body = { ...forecastSettings(), ...sourceBody(), samples: parseInt($("samples").value, 10) || 20, paths: true };
+    const body = { ...forecastSettings(), ...sourceBody(), samples: parseInt($("samples").value, 10) || 20, paths: true, trend: $("trend").value };
     const data = await api("/api/forecast", body);
     const s = data.series[0];
     drawFan($("fan"), s);
@@ -344,7 +344,8 @@ async function runForecast() {
       `${s.name}: ${s.samples.length} sample paths of ${s.median.length} steps` +
       (data.series.length > 1 ? ` (first of ${data.series.length} series in the file)` : "") +
       `; median at the last step ${s.median[s.median.length - 1].toPrecision(4)}, ` +
-      `10–90% band [${s.q10[s.q10.length - 1].toPrecision(4)}, ${s.q90[s.q90.length - 1].toPrecision(4)}]`;
+      `10–90% band [${s.q10[s.q10.length - 1].toPrecision(4)}, ${s.q90[s.q90.length - 1].toPrecision(4)}]` +
+      (s.trend_removed ? "; its straight-line trend was taken out before the model forecast it, then added back" : "");
   });
 }
 
