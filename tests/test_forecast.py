@@ -156,10 +156,9 @@ def test_auto_trend_leaves_series_without_one_to_the_model():
     ctx = [np.sin(2 * np.pi * t / p) + 0.1 * np.cos(t / 3.0) for p in (12, 17, 24, 31)]
     auto = forecast(lm, ctx, 24, num_samples=8, seed=0)
     alone = forecast(lm, ctx, 24, num_samples=8, seed=0, trend="none")
-    kept = ~auto.trend_removed
-    assert kept.sum() >= 3
-    np.testing.assert_array_equal(auto.samples[kept], alone.samples[kept])
-    assert auto.trend is None or not auto.trend[kept].any()
+    # a line explains under 5% of a sine's variance (at most 1.4% here): no backtest, no line
+    assert not auto.trend_removed.any() and auto.trend is None
+    np.testing.assert_array_equal(auto.samples, alone.samples)
 
 
 def test_path_distributions_refuse_a_detrended_series():

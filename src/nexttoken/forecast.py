@@ -366,6 +366,9 @@ MIN_TREND_CONTEXT = 24
 #: ``auto`` removes a line only when that cuts the backtest's error to below this share of the
 #: model's error alone: a clear gain, not a coin flip on a series without a trend.
 TREND_MARGIN = 0.9
+#: ``auto`` tries lines only on a series whose whole-context line explains at least this share
+#: of its variance (R^2): below it there is no trend worth a backtest's coin flip.
+MIN_TREND_R2 = 0.05
 #: The lines ``auto`` tries: least-squares lines of the whole context and of its last half.
 TREND_FITS: tuple[float, ...] = (1.0, 0.5)
 
@@ -399,6 +402,16 @@ def _on(line: Line | None, start: int, stop: int) -> np.ndarray:
     return line[0] + line[1] * np.arange(start, stop)
 
 
+def _explained(x: np.ndarray) -> float:
+    """The share of the variance of ``x``'s observed steps that its whole-context line explains
+    (0 without a line)."""
+    line = _line(x)
+    if line is None:
+        return 0.0
+    left = x - _on(line, 0, len(x))
+    return 1.0 - float(np.nanvar(left)) / max(float(np.nanvar(x)), 1e-300)
+
+
 def _trend_lines(
     lm: LanguageModel,
     series: list[np.ndarray],
@@ -413,8 +426,9 @@ def _trend_lines(
     (fit again to the whole context) where its median's mean absolute error is below
     :data:`TREND_MARGIN` times the model's alone; otherwise the series is forecast as it is.
 
-    Series too short to hold steps out (fewer than :data:`MIN_TREND_CONTEXT` before them) are
-    forecast as they are. The backtests draw from their own random stream, so a series
+    Series too short to hold steps out (fewer than :data:`MIN_TREND_CONTEXT` before them), and
+    series whose line explains less than :data:`MIN_TREND_R2` of their variance, are forecast
+    as they are. The backtests draw from their own random stream, so a series
     ``auto`` leaves alone gets the very paths of ``trend='none'``."""
     chosen: list[Line | None] = [None] * len(series)
     held = [min(horizon, len(v) // 4) for v in series]
@@ -424,7 +438,7 @@ def _trend_lines(
         if held[i] >= 1
         and len(v) - held[i] >= MIN_TREND_CONTEXT
         and not np.isnan(v[-held[i] :]).all()
-        and _line(v) is not None
+        and _explained(v) >= MIN_TREND_R2
     ]
     if not todo:
         return chosen
