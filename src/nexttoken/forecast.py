@@ -263,9 +263,10 @@ def forecast(
         removed (the least-squares line of the whole context or of its last half, continued
         over the horizon and added back to every path); ``"linear"``: always remove the whole
         context's line; ``"none"``: the model alone. The models learn levels and seasons well
-        and steady growth less so: docs/evaluation.md scores each choice. ``auto`` costs about
-        three extra forecasts of ``min(horizon, len // 4)`` steps; :attr:`Forecast.trend`
-        holds the lines that were added back.
+        and steady growth less so: docs/evaluation.md scores each choice. ``auto`` skips the
+        backtest (and keeps the series as it is) where the whole context's line explains under
+        5% of its variance; elsewhere it costs three extra forecasts of ``min(horizon, len // 4)``
+        steps. :attr:`Forecast.trend` holds the lines that were added back.
 
     Returns
     -------
