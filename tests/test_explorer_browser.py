@@ -9,6 +9,7 @@ the screenshots in DIR (the README's come from here).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
@@ -200,6 +201,23 @@ def test_a_student_does_the_lecture_exercises_in_the_page(server, shots):
         )
         assert page.locator("#step-bars rect.bar-chosen").count() > 0
         page.locator("#signal-panel").screenshot(path=str(shots / "explorer-signal.png"))
+
+        # the trend choice: a ramp forecast with its line taken out, and by the model alone
+        page.check("input[name=source][value=numbers]")
+        page.fill("#values", ",".join(f"{2 * i + math.sin(i):.3f}" for i in range(60)))
+        page.fill("#horizon", "6")
+        page.select_option("#trend", "linear")
+        page.click("#forecast-btn")
+        page.wait_for_function(
+            "document.querySelector('#forecast-summary').textContent.includes('6 steps')"
+        )
+        assert "trend was taken out" in page.text_content("#forecast-summary")
+        page.select_option("#trend", "none")
+        page.click("#forecast-btn")
+        page.wait_for_function(
+            "!document.querySelector('#forecast-summary').textContent.includes('taken out')"
+        )
+        assert "6 steps" in page.text_content("#forecast-summary")
         assert not errors, errors
         assert page.text_content("#status") == ""
         browser.close()
