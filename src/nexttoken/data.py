@@ -250,7 +250,7 @@ def synthetic_datasets(
     noise: float | Sequence[float] = 0.0,
     shares: dict[str, float] | None = None,
     short_fraction: float = 0.25,
-    stats_prefix: float = 0.75,
+    stats_prefix: float = 0.5,
 ) -> tuple[SeriesWindows, SeriesWindows]:
     """Train and validation windows from the synthetic corpus (:func:`nexttoken.synthetic.corpus`).
 

@@ -53,7 +53,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # measured in docs/evaluation.md. Checkpoints keep the scaling they were trained with.
     "scaling": "standard",
     "sources": "kernelsynth=0.25,structured=0.35,oscillators=0.25,mixup=0.15",
-    "stats_prefix": 0.75,
+    "stats_prefix": 0.5,
     "short_fraction": 0.25,
     "families": ",".join(
         [
@@ -207,7 +207,8 @@ def _add_signals(p: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="synthetic: scale each window by the statistics of its first k steps, k drawn from "
-        "this share of the window up to all of it (default 0.75; 1 = the whole window)",
+        "this share of the window up to all of it (default 0.5; 1 = the whole window; from 0.75 "
+        "the model learned to fall back to the middle instead of carrying a trend on)",
     )
     g.add_argument(
         "--short-fraction",
@@ -237,7 +238,7 @@ def _add_signals(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--noise",
         default=None,
-        help="relative Gaussian noise on the oscillators; several levels (e.g. 0,0.1) split the series among them",
+        help="relative Gaussian noise added to the generated series (oscillators, synthetic); several levels (e.g. 0,0.1) split the series among them",
     )
 
 
