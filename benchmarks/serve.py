@@ -1,25 +1,28 @@
-"""Load on the explorer: concurrent clients asking ``POST /api/next`` of one model.
+"""Load on the explorer: concurrent clients, with the server's batching on and off.
 
-    python benchmarks/serve.py [--configs small,124m] [--clients 20] [--requests 10] [--threads N]
+    python benchmarks/serve.py [--scenarios small,forecast,124m] [--clients 1,20,50] [--requests 5]
 
-For each config a checkpoint with random weights is written (nothing is downloaded), served by
-``nexttoken serve`` in a child process on a free port, and ``--clients`` threads each send
-``--requests`` requests one after another (a 32-token prompt, top 10). Reported: the latency
-of a request (median and 95th percentile, seconds from send to the parsed answer), requests
-per second, and the reference measured in the same run: the same ``next_token_distribution``
-call made directly in this process, one at a time. ``per-request overhead`` is the served
-median latency at one client over the direct call's time (HTTP, JSON and threads); with many
-clients a request also waits for those ahead of it (one model answers one request at a time).
+For each scenario one model is served by ``nexttoken serve`` in a child process on a free port,
+twice in the same run: with ``--no-batching`` (one request at a time per model: the reference,
+as the server was before batching) and with batching (requests that arrive within 5 ms decoded
+as one batch). For each number of clients, that many threads each send ``--requests`` requests
+one after another. Reported: requests per second, the median and 95th-percentile latency
+(seconds from send to the parsed answer), and throughput over the same server's at one client.
 
-Configs: ``small`` = the oscillator GPT shape (4 layers, width 128) with a 96-character tokenizer;
-``124m`` = GPT-2's 124M shape (12 layers, width 768, context 1024) with a 50257-token
-character tokenizer, so its head is GPT-2's size.
+Scenarios (nothing is downloaded; random weights where a model is not shipped):
+
+- ``small``: ``POST /api/next`` (top 10) on a small text GPT (4 layers, width 128), each client
+  with its own 32-character prompt;
+- ``forecast``: ``POST /api/forecast`` on the shipped ``signals-small``, a 200-step context,
+  48 steps, 20 paths, each client its own series and seed;
+- ``124m``: ``POST /api/next`` on GPT-2's 124M shape (12 layers, width 768, 50,257 tokens).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import subprocess
 import sys
@@ -28,36 +31,53 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import torch
 
-import nexttoken as nt
 from nexttoken.checkpoint import save_checkpoint
 from nexttoken.model import GPT, GPTConfig
 from nexttoken.tokenizers import CharTokenizer
 
-CONFIGS = {
+SHAPES = {
     "small": dict(context_length=256, n_layer=4, n_head=4, n_embd=128),
     "124m": dict(context_length=1024, n_layer=12, n_head=12, n_embd=768, vocab_size=50257),
 }
 PROMPT = "see you soon, said the student. "  # 32 characters: 32 tokens
 
 
-def write_model(name: str, where: Path) -> Path:
-    vocab = int(CONFIGS[name].get("vocab_size", 96))
+def write_model(name: str, where: Path) -> str:
+    if name == "forecast":
+        return "signals-small"
+    shape = SHAPES[name]
+    vocab = int(shape.get("vocab_size", 96))
     tok = CharTokenizer(chr(i) for i in range(32, 32 + vocab))  # printable ASCII first
-    settings = {**CONFIGS[name], "vocab_size": tok.vocab_size}
     torch.manual_seed(0)
-    model = GPT(GPTConfig(**settings))
+    model = GPT(GPTConfig(**{**shape, "vocab_size": tok.vocab_size}))
     out = where / name
     save_checkpoint(out, model, tok, step=0)
-    return out
+    return str(out)
 
 
-def start_server(model: Path, threads: int) -> tuple[subprocess.Popen[str], str]:
+def body_for(scenario: str, model: str, client: int, i: int) -> tuple[str, dict[str, Any]]:
+    if scenario == "forecast":
+        t = range(200)
+        period = 12 + (client % 7) * 3
+        series = [
+            10 + 3 * math.sin(2 * math.pi * (s + client) / period) + 0.1 * math.cos(s * 0.37)
+            for s in t
+        ]
+        body = {"model": model, "series": series, "horizon": 48, "samples": 20, "seed": i}
+        return "api/forecast", body
+    shift = client % len(PROMPT)
+    return "api/next", {"model": model, "prompt": PROMPT[shift:] + PROMPT[:shift], "top": 10}
+
+
+def start_server(model: str, batching: bool, threads: int) -> tuple[subprocess.Popen[str], str]:
     env_threads = ["env", f"OMP_NUM_THREADS={threads}"] if threads else []
+    flags = [] if batching else ["--no-batching"]
     proc = subprocess.Popen(
-        [*env_threads, sys.executable, "-m", "nexttoken", "serve", str(model), "--port", "0"],
+        [*env_threads, sys.executable, "-m", "nexttoken", "serve", model, "--port", "0", *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -70,49 +90,38 @@ def start_server(model: Path, threads: int) -> tuple[subprocess.Popen[str], str]
     raise SystemExit("nexttoken serve did not start")
 
 
-def ask(url: str, model: str) -> float:
-    body = json.dumps({"model": model, "prompt": PROMPT, "top": 10}).encode()
+def ask(url: str, path: str, body: dict[str, Any]) -> float:
     request = urllib.request.Request(
-        url + "api/next", data=body, headers={"Content-Type": "application/json"}
+        url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
     t = time.perf_counter()
     with urllib.request.urlopen(request, timeout=600) as res:
         answer = json.loads(res.read())
     elapsed = time.perf_counter() - t
-    assert len(answer["top"]) == 10, answer
+    assert "top" in answer or "rows" in answer, answer
     return elapsed
 
 
-def load(url: str, model: str, clients: int, requests: int) -> tuple[list[float], float]:
+def load(url: str, scenario: str, model: str, clients: int, requests: int) -> tuple[list[float], float]:
     """Latencies of every request and the wall time, ``clients`` threads at once."""
     latencies: list[float] = []
     lock = threading.Lock()
+    start = threading.Barrier(clients)
 
-    def client() -> None:
-        for _ in range(requests):
-            t = ask(url, model)
+    def client(c: int) -> None:
+        start.wait()
+        for i in range(requests):
+            t = ask(url, *body_for(scenario, model, c, i))
             with lock:
                 latencies.append(t)
 
-    workers = [threading.Thread(target=client) for _ in range(clients)]
+    workers = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
     t0 = time.perf_counter()
     for w in workers:
         w.start()
     for w in workers:
         w.join()
     return latencies, time.perf_counter() - t0
-
-
-def direct_time(model: Path, repeats: int) -> float:
-    lm = nt.load(model)
-    lm.next_token_distribution(PROMPT, top_k=10)  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        with torch.inference_mode():
-            lm.next_token_distribution(PROMPT, top_k=10)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def p95(values: list[float]) -> float:
@@ -122,40 +131,51 @@ def p95(values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configs", default="small,124m")
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--requests", type=int, default=10, help="requests per client")
+    parser.add_argument("--scenarios", default="small,forecast,124m")
+    parser.add_argument("--clients", default="1,20,50", help="numbers of concurrent clients")
+    parser.add_argument("--requests", type=int, default=5, help="requests per client")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    counts = [int(c) for c in args.clients.split(",")]
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.clients} clients x "
-        f"{args.requests} requests of POST /api/next (32-token prompt, top 10)\n"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; each client sends "
+        f"{args.requests} requests one after another\n"
     )
     print(
-        "| config | direct call (reference) | 1 client: median | per-request overhead | "
-        f"{args.clients} clients: median | p95 | requests/s |"
+        "| scenario | server | clients | requests/s | median latency | p95 latency | "
+        "throughput vs 1 client |"
     )
     print("|---|---|---|---|---|---|---|")
+    summary = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name in args.configs.split(","):
-            path = write_model(name, Path(tmp))
-            direct = direct_time(path, repeats=max(5, args.requests))
-            proc, url = start_server(path, args.threads)
-            try:
-                ask(url, str(path))  # warm-up
-                one, _ = load(url, str(path), 1, args.requests)
-                many, wall = load(url, str(path), args.clients, args.requests)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=30)
-            single = statistics.median(one)
-            print(
-                f"| {name} | {direct * 1e3:.1f} ms | {single * 1e3:.1f} ms | "
-                f"**{single / direct:.2f}x** | {statistics.median(many) * 1e3:.1f} ms | "
-                f"{p95(many) * 1e3:.1f} ms | {len(many) / wall:.1f} |"
+        for scenario in args.scenarios.split(","):
+            model = write_model(scenario, Path(tmp))
+            rates: dict[tuple[bool, int], float] = {}
+            for batching in (False, True):
+                proc, url = start_server(model, batching, args.threads)
+                try:
+                    ask(url, *body_for(scenario, model, 0, 0))  # warm-up
+                    for n in counts:
+                        lat, wall = load(url, scenario, model, n, args.requests)
+                        rates[batching, n] = len(lat) / wall
+                        base = rates.get((batching, counts[0]), rates[batching, n])
+                        print(
+                            f"| {scenario} | {'batching' if batching else 'one at a time'} | {n} | "
+                            f"{rates[batching, n]:.1f} | {statistics.median(lat) * 1e3:.0f} ms | "
+                            f"{p95(lat) * 1e3:.0f} ms | **{rates[batching, n] / base:.2f}x** |",
+                            flush=True,
+                        )
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=30)
+            most = max(counts)
+            summary.append(
+                f"{scenario}: at {most} clients batching serves "
+                f"**{rates[True, most] / rates[False, most]:.2f}x** the requests/s of one at a time "
+                f"({rates[True, most]:.1f} vs {rates[False, most]:.1f})"
             )
+    print()
+    print("\n".join(summary))
 
 
 if __name__ == "__main__":

@@ -70,8 +70,9 @@ def test_mfu_peaks_match_whole_card_names_and_the_matmul_precision():
 
 
 def test_serve_benchmark_runs_and_prints_ratios():
-    pytest.importorskip("starlette")
+    pytest.importorskip("fastapi")
     pytest.importorskip("uvicorn")
-    out = _run("serve.py", "--configs", "small", "--clients", "3", "--requests", "2")
+    out = _run("serve.py", "--scenarios", "small", "--clients", "1,3", "--requests", "2")
     ratios = _ratios(out, "small")
-    assert len(ratios) == 1 and ratios[0] > 0
+    assert len(ratios) == 4 and all(r > 0 for r in ratios)  # 1 and 3 clients, batching off and on
+    assert "at 3 clients batching serves" in out

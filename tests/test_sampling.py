@@ -105,3 +105,35 @@ def test_top_p_on_ties_keeps_the_token_greedy_picks():
     logits = torch.zeros(1, 64)
     kept = torch.isfinite(top_p_filter(logits, 0.01))
     assert kept.sum() == 1 and kept[0, logits.argmax()]
+
+
+def test_a_tiny_temperature_samples_the_argmax_instead_of_nan():
+    # divided by 1e-300 the logits overflow (and 1e-300 itself rounds to 0 in float32): the
+    # logits are shifted by their maximum first, so the result is the greedy token
+    from nexttoken.sampling import logits_to_probs, sample
+
+    logits = torch.randn(4, 50, generator=torch.Generator().manual_seed(0))
+    logits[:, :3] = float("-inf")  # suppressed tokens stay impossible
+    for t in (1e-300, 1e-40, 1e-5):
+        probs = logits_to_probs(logits, temperature=t)
+        assert not torch.isnan(probs).any()
+        assert torch.equal(probs.argmax(-1), logits.argmax(-1))
+        assert torch.equal(sample(logits, temperature=t), logits.argmax(-1))
+
+
+def test_gumbel_max_picks_the_token_the_race_picks_from_the_same_uniforms():
+    from nexttoken.sampling import gumbel_noise, race_noise, sample
+
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(3000, 64, generator=g) * 3
+    for kw in (
+        {},
+        {"temperature": 0.7},
+        {"top_k": 5},
+        {"top_p": 0.8, "temperature": 1.3},
+        {"min_p": 0.1},
+    ):
+        log_u = race_noise((3000, 64), torch.Generator().manual_seed(9))
+        gumbel = gumbel_noise((3000, 64), torch.Generator().manual_seed(9))
+        torch.testing.assert_close(gumbel, -torch.log(-log_u))
+        assert torch.equal(sample(logits, log_u=log_u, **kw), sample(logits, gumbel=gumbel, **kw))

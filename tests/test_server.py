@@ -249,31 +249,31 @@ def test_oscillator_draws_a_family(client):
         ("/api/next", {"model": "nope", "prompt": "x"}, 404, "unknown model"),
         ("/api/next", {"model": "SIGNAL", "prompt": "hello there"}, 400, "not a number"),
         ("/api/next", {"model": "TEXT", "prompt": "see you " * 20}, 422, "context window of 32"),
-        ("/api/next", {"model": "TEXT", "prompt": 5}, 400, "string"),
+        ("/api/next", {"model": "TEXT", "prompt": 5}, 400, "'prompt' must be text"),
         ("/api/next", {"model": "TEXT", "prompt": "see", "top": 0}, 400, "'top'"),
         (
             "/api/generate",
             {"model": "TEXT", "prompt": "see", "temperature": -1},
             400,
-            "temperature must be >= 0",
+            "'temperature' must be between 0 and 100 (got -1)",
         ),
         (
             "/api/generate",
             {"model": "TEXT", "prompt": "see", "top_p": 1.5},
             400,
-            "top_p must be in (0, 1]",
+            "'top_p' must be between 0 and 1 (got 1.5)",
         ),
         (
             "/api/generate",
             {"model": "TEXT", "prompt": "see", "top_p": 0},
             400,
-            "top_p must be in (0, 1]",
+            "'top_p' must be between 0 and 1 (got 0)",
         ),
         (
             "/api/generate",
             {"model": "TEXT", "prompt": "see", "temperature": "hot"},
             400,
-            "must be a number",
+            "'temperature' must be a number (got 'hot')",
         ),
         (
             "/api/generate",
@@ -283,7 +283,7 @@ def test_oscillator_draws_a_family(client):
         ),
         ("/api/forecast", {"model": "TEXT", "series": [1, 2, 3]}, 400, "signal model"),
         ("/api/forecast", {"model": "SIGNAL"}, 400, "'series'"),
-        ("/api/forecast", {"model": "SIGNAL", "series": ["a", "b"]}, 400, "not numeric"),
+        ("/api/forecast", {"model": "SIGNAL", "series": ["a", "b"]}, 400, "'series' must be a list"),
         ("/api/forecast", {"model": "SIGNAL", "series": [None, None]}, 400, "no observed values"),
         ("/api/forecast", {"model": "SIGNAL", "series": [1, 2], "horizon": 0}, 400, "'horizon'"),
         ("/api/forecast", {"model": "SIGNAL", "csv": "a,b\nx,y\n"}, 400, "not a number"),
@@ -379,6 +379,10 @@ def test_forecast_takes_a_trend_choice_and_steps_show_the_model_alone(client):
     assert data["series"][0]["trend_removed"] is False
     r = client.post("/api/forecast", json={**body, "trend": "cubic"})
     assert r.status_code == 400 and "'trend' must be one of auto, linear, none" in r.json()["error"]
-    # the steps are the model's own distributions, whatever trend the request names
-    steps = client.post("/api/steps", json={**body, "trend": "linear"})
+    # the steps are the model's own distributions: they take no trend (nor paths, samples)
+    steps_body = {"model": client.signal_model, "series": body["series"], "horizon": 4}
+    steps = client.post("/api/steps", json=steps_body)
     assert steps.status_code == 200 and len(steps.json()["path"]) == 4
+    refused = client.post("/api/steps", json={**steps_body, "trend": "linear"})
+    assert refused.status_code == 400
+    assert "'trend' is not a key of this request; the keys are: model," in refused.json()["error"]

@@ -221,16 +221,21 @@ def oscillator_datasets(
     length: int = 512,
     seed: int = 0,
     noise: float | Sequence[float] = 0.0,
+    weights: Sequence[float] | None = None,
 ) -> tuple[SeriesWindows, SeriesWindows]:
     """Train and validation windows from freshly generated oscillators (disjoint seeds).
 
     ``noise`` may list several levels: the series are then split evenly among them.
+    ``weights`` (one per family) share the series out unevenly (default: evenly).
     """
     length = max(length, context_length + 1)
 
     def draw(n: int, base_seed: int) -> np.ndarray:
         return _by_noise_level(
-            n, base_seed, noise, lambda c, sd, lv: mixture(families, c, length, sd, lv)[0]
+            n,
+            base_seed,
+            noise,
+            lambda c, sd, lv: mixture(families, c, length, sd, lv, weights)[0],
         )
 
     train = draw(n_series, seed)

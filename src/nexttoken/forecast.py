@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -244,6 +244,7 @@ def forecast(
     names: Sequence[str] | None = None,
     max_batch_rows: int = 2048,
     trend: str = "auto",
+    generate_fn: Callable[..., torch.Tensor] | None = None,
 ) -> Forecast:
     """Sample ``num_samples`` continuations of ``horizon`` steps for each series of ``context``.
 
@@ -267,6 +268,9 @@ def forecast(
         backtest (and keeps the series as it is) where the whole context's line explains under
         5% of its variance; elsewhere it costs three extra forecasts of ``min(horizon, len // 4)``
         steps. :attr:`Forecast.trend` holds the lines that were added back.
+    generate_fn : what samples the paths, with :func:`nexttoken.generate`'s arguments (default:
+        that function); the explorer passes its batcher, which decodes concurrent forecasts
+        together.
 
     Returns
     -------
@@ -293,6 +297,7 @@ def forecast(
         top_p=top_p,
         min_p=min_p,
         max_batch_rows=max_batch_rows,
+        generate_fn=generate_fn or generate,
     )
     lines: list[Line | None]
     if trend == "none":
@@ -340,7 +345,7 @@ def _sample(
     locs = np.empty(len(series))
     for group in _batches(series, per_batch):
         ids, loc, scale = tok.input_transform(np.stack([series[i] for i in group]))
-        paths = generate(
+        paths = sampling["generate_fn"](
             lm.model,
             ids.repeat_interleave(num_samples, dim=0).to(device),
             horizon,

@@ -22,7 +22,7 @@ import torch
 
 from .decoding import Decoder
 from .model import GPT, KVCache
-from .sampling import apply_repetition_penalty, check_sampling_args, race_noise, sample
+from .sampling import apply_repetition_penalty, check_sampling_args, gumbel_noise, sample
 
 __all__ = ["generate", "stream"]
 
@@ -74,6 +74,7 @@ class _Loop:
         eos_id: int | None,
         compile: bool,
         cuda_graph: bool = False,
+        row_generators: Sequence[tuple[int, torch.Generator | None]] | None = None,
     ):
         _check_args(model, ids, max_new_tokens)
         check_sampling_args(temperature, top_k, top_p, min_p, repetition_penalty)
@@ -97,6 +98,15 @@ class _Loop:
         if generator is None and seed is not None:
             generator = torch.Generator(device=device).manual_seed(seed)
         self.generator = generator
+        groups = [(ids.shape[0], generator)] if row_generators is None else list(row_generators)
+        if sum(rows for rows, _ in groups) != ids.shape[0] or any(r < 1 for r, _ in groups):
+            raise ValueError(
+                f"row_generators must cover the {ids.shape[0]} rows in groups of at least one row "
+                f"(got {[r for r, _ in groups]})"
+            )
+        # Each group of rows draws its race numbers from its own generator, in blocks sized as
+        # if it ran alone: rows batched with others get the very numbers they would alone.
+        self.groups = [_Noise(rows, gen) for rows, gen in groups]
         self.bias = None
         if suppress_ids:
             self.bias = torch.zeros(model.config.vocab_size, device=device)
@@ -114,8 +124,6 @@ class _Loop:
                 stacklevel=4,
             )
             self.start = T0 - window
-        self.noise: torch.Tensor | None = None
-        self.noise_row = 0
         self.switch = self.was_training = False
 
     def enter(self) -> None:
@@ -222,15 +230,11 @@ class _Loop:
             logits = logits + self.bias
         if self.repetition_penalty is not None:
             logits = apply_repetition_penalty(logits, self.seq[:, :n], self.repetition_penalty)
-        log_u = None
+        gumbel = None
         if self.temperature > 0:  # the race's random numbers, drawn for many steps at once
-            noise = self.noise
-            if noise is None or self.noise_row == noise.shape[0]:
-                vocab = logits.shape[-1]
-                k = min(self.end - n, max(1, _NOISE_NUMBERS // (self.B * vocab)))
-                noise = self.noise = race_noise((k, self.B, vocab), self.generator, self.device)
-                self.noise_row = 0
-            log_u, self.noise_row = noise[self.noise_row], self.noise_row + 1
+            vocab = logits.shape[-1]
+            parts = [g.next(self.end - n, vocab, self.device) for g in self.groups]
+            gumbel = parts[0] if len(parts) == 1 else torch.cat(parts)
         return sample(
             logits,
             temperature=self.temperature,
@@ -238,13 +242,32 @@ class _Loop:
             top_p=self.top_p,
             min_p=self.min_p,
             generator=self.generator,
-            log_u=log_u,
+            gumbel=gumbel,
         )
 
     def finished(self, n: int) -> bool:
         """Whether every row has produced the end-of-sequence id (after writing column n)."""
         eos = self.eos_id
         return eos is not None and bool((self.seq[:, self.T0 : n + 1] == eos).any(-1).all())
+
+
+class _Noise:
+    """The sampling race's random numbers (as Gumbel noise) for ``rows`` rows from one
+    generator: drawn for as many steps as fit in :data:`_NOISE_NUMBERS` at a time, one step's
+    ``(rows, vocab)`` handed out per call."""
+
+    def __init__(self, rows: int, generator: torch.Generator | None):
+        self.rows, self.generator = rows, generator
+        self.block: torch.Tensor | None = None
+        self.next_row = 0
+
+    def next(self, steps_left: int, vocab: int, device: torch.device) -> torch.Tensor:
+        if self.block is None or self.next_row == self.block.shape[0]:
+            k = min(steps_left, max(1, _NOISE_NUMBERS // (self.rows * vocab)))
+            self.block = gumbel_noise((k, self.rows, vocab), self.generator, device)
+            self.next_row = 0
+        self.next_row += 1
+        return self.block[self.next_row - 1]
 
 
 def _check_args(model: GPT, ids: torch.Tensor, max_new_tokens: int) -> None:
@@ -282,7 +305,7 @@ def _run(
         for n in range(loop.T0, loop.end):
             # inference mode: no autograd bookkeeping per op (about 10% of a small model's step)
             with step_mode:
-                loop.seq[:, n] = loop.choose(loop.logits(n), n)
+                loop.seq.select(1, n).copy_(loop.choose(loop.logits(n), n))
             yield loop.seq, n
             if loop.finished(n):
                 return
@@ -310,6 +333,7 @@ def stream(
     eos_id: int | None = None,
     compile: bool = False,
     cuda_graph: bool = False,
+    row_generators: Sequence[tuple[int, torch.Generator | None]] | None = None,
 ) -> Iterator[torch.Tensor]:
     """Yield the new tokens one step at a time, each ``(B,)``; see :func:`generate`."""
     settings = dict(locals())  # the keywords, passed on as given
@@ -394,6 +418,7 @@ def generate(
     eos_id: int | None = None,
     compile: bool = False,
     cuda_graph: bool = False,
+    row_generators: Sequence[tuple[int, torch.Generator | None]] | None = None,
 ) -> torch.Tensor:
     """Continue each row of ``ids`` ``(batch, T)`` by ``max_new_tokens`` -> ``(batch, T + N)``.
 
@@ -418,6 +443,10 @@ def generate(
         batch size, and replay it for every token. The graph and its cache stay on the model
         for later calls of that batch size (one at a time: they share the cache). Same tokens
         as the eager step. Elsewhere it runs the same fixed-shape step without a graph.
+    row_generators : ``(rows, generator)`` pairs, in row order, covering every row: each group
+        of rows samples from its own generator (instead of ``seed``/``generator``), drawing the
+        same numbers it would draw alone. Requests batched together (``nexttoken serve``) each
+        keep their own seed this way.
     """
     ids = torch.as_tensor(ids, dtype=torch.long)
     settings = dict(locals())  # the keywords, passed on as given

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +126,17 @@ class LanguageModel:
 
     # --- prediction --------------------------------------------------------------------------
 
-    def next_token_distribution(self, prompt: Any, top_k: int = 10) -> NextTokenTable:
-        """The ``top_k`` most probable next tokens after ``prompt``, with probabilities and their total."""
+    def next_token_distribution(
+        self,
+        prompt: Any,
+        top_k: int = 10,
+        *,
+        probs_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> NextTokenTable:
+        """The ``top_k`` most probable next tokens after ``prompt``, with probabilities and their total.
+
+        ``probs_fn`` maps the prompt's ids to the distribution (default:
+        ``analysis.next_token_probs`` of this model; the explorer passes its batcher)."""
         if top_k < 1:
             raise ValueError(f"top_k must be >= 1 (got {top_k})")
         if not self.model.config.causal:
@@ -135,7 +145,8 @@ class LanguageModel:
             )
         ids = self.encode(prompt)
         affine = self.affine_of(prompt)
-        probs = next_token_probs(self.model, torch.tensor(ids))
+        ids_t = torch.tensor(ids)
+        probs = probs_fn(ids_t) if probs_fn else next_token_probs(self.model, ids_t)
         table = top_tokens(probs, ids, lambda i: self.token_str(i, *affine), top_k)
         window = self.model.config.context_length
         if len(ids) > window:
@@ -143,13 +154,15 @@ class LanguageModel:
         return table
 
     def generate(self, prompt: Any, max_new_tokens: int, **kwargs: Any) -> dict[str, Any]:
-        """Continue ``prompt``; returns ``{"prompt_ids", "ids" (new only), "text"}`` (+ ``"values"`` for signals)."""
+        """Continue ``prompt``; returns ``{"prompt_ids", "ids" (new only), "text"}`` (+ ``"values"`` for signals).
+
+        Keywords are :func:`nexttoken.generate`'s, and ``generate_fn``, a function with its
+        arguments to run instead (the explorer passes its batcher)."""
+        run = kwargs.pop("generate_fn", None) or generate
         ids = self.encode(prompt)
         if isinstance(self.tokenizer, SignalTokenizer):
             kwargs.setdefault("suppress_ids", self.tokenizer.special_ids)
-        out = generate(
-            self.model, torch.tensor([ids], device=self.device), max_new_tokens, **kwargs
-        )
+        out = run(self.model, torch.tensor([ids], device=self.device), max_new_tokens, **kwargs)
         new = out[0, len(ids) :].tolist()
         result: dict[str, Any] = {"prompt_ids": ids, "ids": new}
         if isinstance(self.tokenizer, SignalTokenizer):

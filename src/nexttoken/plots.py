@@ -19,6 +19,7 @@ __all__ = [
     "next_token_bars",
     "distribution_heatmap",
     "training_curves",
+    "in_context_chart",
     "infill_chart",
     "calibration_chart",
 ]
@@ -209,6 +210,48 @@ def training_curves(path: str | Path, metrics: str | Path | Sequence[dict[str, A
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title("training curves", fontsize=10)
+    return _save(fig, path)
+
+
+def in_context_chart(
+    path: str | Path,
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    scores: Sequence[tuple[int, float]] = (),
+    switch: tuple[int, int] | None = None,
+    title: str = "held-out loss at each position of the window",
+) -> Path:
+    """Left: loss against position, one line per labelled ``(positions, loss)`` curve
+    (``"untrained"``, ``"step 300"``, ...), light to dark in the given order. Right, when ``scores`` (step, in-context
+    score) are given: the score over training, with the ``switch`` (two steps) shaded."""
+    Figure = require_matplotlib()
+    fig = Figure(figsize=(11 if scores else 7, 4.2), layout="constrained")
+    axes = fig.subplots(1, 2 if scores else 1, squeeze=False)[0]
+    ax = axes[0]
+    n = len(curves)
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    for i, (label, (x, y)) in enumerate(curves.items()):
+        color = cmap(0.9 - 0.85 * (i / (n - 1) if n > 1 else 1.0))  # the last one darkest
+        ax.plot(np.asarray(x), np.asarray(y, dtype=np.float64), color=color, lw=1.5, label=label)
+    ax.set_xlabel("position in the window (tokens of context seen)")
+    ax.set_ylabel("held-out loss (nats/token)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if scores:
+        ax2 = axes[1]
+        steps, values = zip(*scores)
+        ax2.plot(steps, values, "o-", ms=3, lw=1.2)
+        if switch is not None:
+            ax2.axvspan(switch[0], switch[1], color="tab:orange", alpha=0.25, label="the switch")
+            ax2.legend(fontsize=8)
+        ax2.axhline(0, color="0.5", lw=0.8)
+        ax2.set_xlabel("training step")
+        ax2.set_ylabel("late minus early loss (nats/token)")
+        ax2.set_title("in-context score (below 0: the model reads its prompt)", fontsize=10)
+        ax2.grid(alpha=0.3)
     return _save(fig, path)
 
 

@@ -46,8 +46,23 @@ def check_sampling_args(
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Divide by ``temperature`` (> 0): below 1 sharpens the distribution, above 1 flattens it."""
-    return logits / temperature if temperature != 1.0 else logits
+    """Divide by ``temperature`` (> 0): below 1 sharpens the distribution, above 1 flattens it.
+
+    Below :data:`_SHIFT_BELOW` the largest logit is subtracted first (softmax does not change):
+    divided by a tiny temperature, logits overflow to infinity, and the softmax of several
+    infinities is NaN; shifted, the top stays 0 and the rest go to minus infinity (a
+    temperature of 1e-300 samples the argmax, as it should)."""
+    if temperature == 1.0:
+        return logits
+    if temperature < _SHIFT_BELOW:
+        logits = logits - logits.amax(-1, keepdim=True)
+        # a temperature below the dtype's smallest normal number would round to 0 (0/0 = NaN)
+        temperature = max(temperature, torch.finfo(logits.dtype).tiny)
+    return logits / temperature
+
+
+#: Temperatures below this shift the logits before dividing (see :func:`apply_temperature`).
+_SHIFT_BELOW = 1e-3
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
@@ -135,6 +150,19 @@ def race_noise(
     return u.clamp_(min=torch.finfo(u.dtype).tiny).log_()
 
 
+def gumbel_noise(
+    shape: tuple[int, ...], generator: torch.Generator | None = None, device: Any = None
+) -> torch.Tensor:
+    """-log(-log U), U uniform on [tiny, 1): Gumbel noise for :func:`sample`'s ``gumbel``.
+
+    The same uniforms as :func:`race_noise` (same generator state, same shape), so that
+    ``argmax(logits + gumbel)`` picks the token ``argmin(softmax(logits) / log U)`` picks:
+    ``log p - log(-log U)`` is ``logits - log(-log U)`` less the log-sum-exp, the same for
+    every token, and the log is increasing. Computed once for many steps, it spares each step
+    the softmax and the division."""
+    return race_noise(shape, generator, device).neg_().log_().neg_()
+
+
 def sample(
     logits: torch.Tensor,
     *,
@@ -144,6 +172,7 @@ def sample(
     min_p: float | None = None,
     generator: torch.Generator | None = None,
     log_u: torch.Tensor | None = None,
+    gumbel: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Draw one token per row of ``logits`` ``(..., V)`` -> ids ``(...)``; ``temperature=0`` is greedy.
 
@@ -151,10 +180,17 @@ def sample(
     from p exactly without a host synchronisation. E is drawn as -log U with U uniform, several
     times faster on a CPU than ``Tensor.exponential_``: the token is the argmin of p / log U.
     ``log_u`` (shaped like ``logits``, from :func:`race_noise`) supplies the random numbers;
-    without it they are drawn from ``generator``.
+    without it they are drawn from ``generator``. ``gumbel`` (from :func:`gumbel_noise`) is the
+    same race written as the Gumbel-max trick: ``argmax(processed logits + gumbel)``, the same
+    token for the same uniforms, with no softmax.
     """
     if temperature == 0:
         return greedy(logits)
+    if gumbel is not None:
+        processed = process_logits(
+            logits.float(), temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p
+        )
+        return (processed + gumbel).argmax(-1)
     probs = logits_to_probs(logits, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p)
     if log_u is None:
         log_u = race_noise(tuple(probs.shape), generator, probs.device)

@@ -1,47 +1,55 @@
-"""``nexttoken serve``: the explorer, a local web page and a JSON API over loaded models.
+"""``nexttoken serve``: the explorer, a local web page and a typed JSON API over loaded models.
 
 The page (``nexttoken/web/``: HTML, CSS and JavaScript that draw their own SVG charts, no
-CDN, works offline) and the API share one process. Every endpoint takes and returns JSON:
+CDN, works offline) and the API share one FastAPI process. Every request and response has a
+pydantic model, so ``GET /openapi.json`` is the API's contract and ``GET /docs`` shows it
+(Swagger UI, served from the installed ``swagger-ui-bundle-v2`` package: no network needed):
 
 - ``GET /api/models``: the models, each by the name or path it was given, and the oscillator
-  families a signal can be drawn from;
+  families a signal can be drawn from; ``GET /api/status``: each model's queue;
 - ``POST /api/next`` ``{model, prompt, top}``: exactly ``nexttoken next --json``;
 - ``POST /api/generate`` ``{model, prompt, max_new_tokens, greedy, temperature, top_k, top_p,
   min_p, repetition_penalty, seed, last_token_only}``: exactly ``nexttoken generate --json``;
 - ``POST /api/forecast`` ``{model, series | csv, horizon, samples, temperature, top_k, top_p,
-  seed, paths}``: the long rows of ``nexttoken forecast``'s OUT.csv (``paths: true`` adds the
-  sample paths and contexts, for a chart);
+  min_p, seed, trend, paths}``: the long rows of ``nexttoken forecast``'s OUT.csv (``paths:
+  true`` adds the sample paths and contexts, for a chart);
 - ``POST /api/distribution``: the next-token distribution before and after the decoding
   filters, with the prompt's tokens and the last-token-only distribution (the page's table);
 - ``POST /api/frequencies``: ``nexttoken sample-frequencies --json``;
 - ``POST /api/steps``: one forecast path with the next-value distribution at each step;
 - ``GET /api/oscillator?family=&length=&seed=``: one generated series.
 
-Bad input is a 4xx with ``{"error": message}`` that names the problem; requests are capped at
-:data:`MAX_BODY` bytes. A model is loaded once, at start; its requests run one at a time in
-a worker thread (a lock per model), so the page and other models stay responsive.
+Bad input is a 4xx with ``{"error": message, "detail": [...]}``: the message names each field
+and what to change. Requests are capped at :data:`MAX_BODY` bytes, and the work one request
+may ask for is capped too (:data:`MAX_NEW_TOKENS`, :data:`MAX_FORECAST_VALUES`, ...).
+
+Each model has a :class:`nexttoken.batching.Batcher`: ``next``, ``generate`` and ``forecast``
+requests that arrive within ``batch_window`` seconds of each other are decoded as one batch,
+each with its own seed, so that each gets the tokens it would get alone. The other endpoints
+take the model's lock, which the batcher also holds while it works: one model works on one
+thing at a time, and the page and other models stay responsive.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 from .analysis import next_token_probs, sample_frequencies, top_tokens
+from .batching import Batcher
 from .checkpoint import CheckpointError
 from .lm import LanguageModel, load
 from .sampling import apply_repetition_penalty, check_sampling_args, process_logits
 from .tokenizers import SignalTokenizer
 
-__all__ = ["create_app", "ModelPool", "MAX_BODY", "WEB_DIR"]
+__all__ = ["create_app", "ModelPool", "MAX_BODY", "WEB_DIR", "ApiError"]
 
 #: Largest request body accepted (a CSV of a few hundred thousand values fits).
 MAX_BODY = 8 * 1024 * 1024
@@ -51,6 +59,13 @@ MAX_SAMPLES = 200
 MAX_HORIZON = 2048
 MAX_DRAWS = 100_000
 MAX_TOP = 200
+#: A forecast's work: series x samples x horizon values sampled, at most.
+MAX_FORECAST_VALUES = 2_000_000
+#: A prompt's characters (text) or values (numbers), at most (the model's window caps tokens).
+MAX_PROMPT = 200_000
+#: Largest magnitude of a value in a series or prompt: squares of larger numbers overflow.
+MAX_VALUE = 1e150
+SEED_RANGE = (-(2**63), 2**64 - 1)  # what torch.Generator.manual_seed takes
 WEB_DIR = Path(__file__).parent / "web"
 
 
@@ -63,11 +78,20 @@ class ApiError(Exception):
 
 
 class ModelPool:
-    """Models loaded once, by the name or path they were given, each with its own lock."""
+    """Models loaded once, by the name or path they were given, each with its lock and its
+    batcher (which holds that lock while it runs a batch)."""
 
-    def __init__(self, specs: list[str], device: str = "cpu", allow_pickle: bool = False):
+    def __init__(
+        self,
+        specs: list[str],
+        device: str = "cpu",
+        allow_pickle: bool = False,
+        batch_window: float = 0.005,
+        batching: bool = True,
+    ):
         self.models: dict[str, LanguageModel] = {}
         self.locks: dict[str, threading.Lock] = {}
+        self.batchers: dict[str, Batcher] = {}
         for spec in specs:
             if spec in self.models:
                 continue
@@ -75,15 +99,24 @@ class ModelPool:
             lm.model.eval()
             self.models[spec] = lm
             self.locks[spec] = threading.Lock()
+            self.batchers[spec] = Batcher(
+                lm.model,
+                window=batch_window,
+                max_calls=256 if batching else 1,
+                lock=self.locks[spec],
+            )
 
-    def get(self, name: Any) -> tuple[LanguageModel, threading.Lock]:
-        if not isinstance(name, str) or name not in self.models:
+    def get(self, name: str) -> tuple[LanguageModel, threading.Lock, Batcher]:
+        if name not in self.models:
             known = ", ".join(self.models) or "none"
             raise ApiError(404, f"unknown model {name!r}; this server has: {known}")
-        return self.models[name], self.locks[name]
+        return self.models[name], self.locks[name], self.batchers[name]
 
     def describe(self) -> list[dict[str, Any]]:
-        return [describe_model(name, lm) for name, lm in self.models.items()]
+        return [
+            {**describe_model(name, lm), "queue": self.batchers[name].status()}
+            for name, lm in self.models.items()
+        ]
 
 
 def describe_model(name: str, lm: LanguageModel) -> dict[str, Any]:
@@ -107,49 +140,248 @@ def describe_model(name: str, lm: LanguageModel) -> dict[str, Any]:
     return info
 
 
-# --- request checking ------------------------------------------------------------------------
+# --- requests --------------------------------------------------------------------------------
+
+Seed = Annotated[int, Field(ge=SEED_RANGE[0], le=SEED_RANGE[1])]
+Values = Annotated[list[float | None], Field(max_length=MAX_PROMPT)]
 
 
-def _number(body: dict[str, Any], key: str, default: Any, *, integer: bool = False) -> Any:
-    value = body.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ApiError(400, f"{key!r} must be a number (got {value!r})")
-    if not math.isfinite(value):  # JSON's Infinity and NaN, which Python reads
-        raise ApiError(400, f"{key!r} must be a finite number (got {value!r})")
-    if integer:
-        if float(value) != int(value):
-            raise ApiError(400, f"{key!r} must be a whole number (got {value!r})")
-        return int(value)
-    return float(value)
+class Request(BaseModel):
+    """What every request shares: strict JSON types, finite numbers, no unknown keys."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+    model: str = Field(description="a model this server has (GET /api/models lists them)")
 
 
-def _bounded(body: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = _number(body, key, default, integer=True)
-    if value is None or not low <= value <= high:
-        raise ApiError(400, f"{key!r} must be between {low} and {high} (got {value!r})")
-    return int(value)
+class SamplingFields(BaseModel):
+    temperature: float = Field(1.0, ge=0, le=100, description="0 = greedy; <1 sharpens")
+    top_k: int | None = Field(None, ge=1, description="sample among the K most probable tokens")
+    top_p: float | None = Field(None, gt=0, le=1, description="nucleus: smallest set with mass P")
+    min_p: float | None = Field(None, ge=0, le=1, description="drop tokens below MIN_P x top")
 
 
-def _flag(body: dict[str, Any], key: str) -> bool:
-    value = body.get(key, False)
-    if not isinstance(value, bool):
-        raise ApiError(400, f"{key!r} must be true or false (got {value!r})")
-    return value
+class PromptRequest(Request):
+    prompt: Annotated[str, Field(max_length=MAX_PROMPT)] | Values = Field(
+        description="text for a text model; for a signal model comma-separated numbers or a "
+        "list of numbers (null = missing)"
+    )
 
 
-def _sampling(body: dict[str, Any]) -> dict[str, Any]:
+class NextRequest(PromptRequest):
+    top: int = Field(10, ge=1, le=MAX_TOP, description="rows of the table")
+
+
+class DistributionRequest(NextRequest, SamplingFields):
+    repetition_penalty: float | None = Field(None, gt=0, le=100)
+
+
+class GenerateRequest(PromptRequest, SamplingFields):
+    max_new_tokens: int = Field(1, ge=1, le=MAX_NEW_TOKENS)
+    greedy: bool = False
+    repetition_penalty: float | None = Field(None, gt=0, le=100)
+    seed: Seed | None = None
+    last_token_only: bool = Field(False, description="predict each token from the last alone")
+
+
+class FrequenciesRequest(NextRequest, SamplingFields):
+    n: int = Field(1000, ge=1, le=MAX_DRAWS, description="draws")
+    seed: Seed | None = None
+    repetition_penalty: float | None = Field(None, gt=0, le=100)
+
+
+SeriesInput = Values | list[Values] | dict[str, Values]
+
+
+class StepsRequest(Request, SamplingFields):
+    series: SeriesInput | None = Field(
+        None,
+        description="numbers, lists of numbers (several series), or an object of name -> "
+        "numbers; null marks a missing value",
+    )
+    csv: Annotated[str, Field(max_length=MAX_BODY)] | None = Field(
+        None, description="the text of a CSV file in any form `nexttoken forecast` reads"
+    )
+    horizon: int = Field(24, ge=1, le=MAX_HORIZON)
+    seed: Seed = 0
+
+
+class ForecastRequest(StepsRequest):
+    samples: int = Field(20, ge=1, le=MAX_SAMPLES, description="sample paths per series")
+    trend: Literal["auto", "linear", "none"] = "auto"
+    paths: bool = Field(False, description="add the sample paths and contexts")
+
+
+# --- responses -------------------------------------------------------------------------------
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueueOut(Out):
+    queued: int
+    running: int
+    batches: int
+    requests: int
+    largest_batch: int
+    window_ms: float
+    max_calls: int
+
+
+class ModelOut(Out):
+    name: str
+    kind: Literal["signal", "text"]
+    objective: str
+    context_length: int
+    vocab_size: int
+    n_layer: int
+    n_embd: int
+    parameters: int
+    tokenizer: str | None
+    description: str
+    bins: int | None = None
+    scaling: str | None = None
+    queue: QueueOut
+
+
+class ModelsOut(Out):
+    models: list[ModelOut]
+    families: list[str]
+
+
+class StatusOut(Out):
+    models: dict[str, QueueOut]
+
+
+class TokenOut(Out):
+    rank: int
+    id: int
+    token: str
+    probability: float
+
+
+class NextOut(Out):
+    prompt_ids: list[int]
+    top: list[TokenOut]
+    total: float
+
+
+class GenerateOut(Out):
+    prompt_ids: list[int]
+    ids: list[int]
+    text: str
+    values: list[float] | None = None
+
+
+class RowOut(TokenOut):
+    text: str
+    cumulative: float
+    filtered: float | None = None
+
+
+class TableOut(Out):
+    top: list[RowOut]
+    total: float
+    entropy: float
+    kept: int | None = None
+
+
+class PromptTokenOut(Out):
+    id: int
+    token: str
+
+
+class BinsOut(Out):
+    values: list[float]
+    ids: list[int]
+    probability: list[float]
+    filtered: list[float]
+
+
+class SettingsOut(Out):
+    temperature: float
+    top_k: int | None
+    top_p: float | None
+    min_p: float | None
+    repetition_penalty: float | None
+
+
+class DistributionOut(Out):
+    prompt_tokens: list[PromptTokenOut]
+    raw: TableOut
+    filtered: TableOut
+    last_token: TableOut
+    settings: SettingsOut
+    bins: BinsOut | None = None
+
+
+class DrawOut(TokenOut):
+    count: int
+    frequency: float
+
+
+class OtherOut(Out):
+    probability: float
+    count: int
+    frequency: float
+
+
+class FrequenciesOut(Out):
+    prompt_ids: list[int]
+    n: int
+    top: list[DrawOut]
+    other: OtherOut
+
+
+class SeriesOut(Out):
+    name: str
+    context: list[float | None]
+    samples: list[list[float]]
+    median: list[float]
+    q10: list[float]
+    q90: list[float]
+    trend_removed: bool
+
+
+class ForecastOut(Out):
+    rows: list[dict[str, str | int | float | None]] = Field(
+        description="OUT.csv's rows: series, step, [ds,] mean, median, q0.1 .. q0.9"
+    )
+    series: list[SeriesOut] | None = None
+
+
+class StepsOut(Out):
+    name: str
+    context: list[float | None]
+    path: list[float]
+    bin_values: list[float]
+    probs: list[list[float]]
+    chosen: list[int]
+
+
+class OscillatorOut(Out):
+    family: str
+    values: list[float]
+
+
+class ErrorOut(Out):
+    error: str = Field(description="what is wrong and what to change")
+    detail: list[dict[str, Any]] | None = None
+
+
+# --- the work behind each endpoint (run in a worker thread) --------------------------------
+
+
+def _sampling(r: SamplingFields, repetition_penalty: float | None = None) -> dict[str, Any]:
     """The decoding settings of a request, checked as the library checks them."""
-    s = {
-        "temperature": _number(body, "temperature", 1.0),
-        "top_k": _number(body, "top_k", None, integer=True),
-        "top_p": _number(body, "top_p", None),
-        "min_p": _number(body, "min_p", None),
-        "repetition_penalty": _number(body, "repetition_penalty", None),
+    s: dict[str, Any] = {
+        "temperature": r.temperature,
+        "top_k": r.top_k,
+        "top_p": r.top_p,
+        "min_p": r.min_p,
+        "repetition_penalty": repetition_penalty,
     }
-    if s["temperature"] is None:
-        s["temperature"] = 1.0
     try:
         check_sampling_args(**s)
     except ValueError as e:
@@ -157,17 +389,26 @@ def _sampling(body: dict[str, Any]) -> dict[str, Any]:
     return s
 
 
-def _prompt_ids(lm: LanguageModel, body: dict[str, Any]) -> list[int]:
+def _prompt(lm: LanguageModel, r: PromptRequest) -> Any:
+    """The prompt as the library takes it (a signal list: null -> NaN)."""
+    if isinstance(r.prompt, list):
+        if not lm.is_signal:
+            raise ApiError(400, "'prompt' must be a string of text for a text model")
+        values = [math.nan if v is None else v for v in r.prompt]
+        if any(abs(v) > MAX_VALUE for v in values if not math.isnan(v)):
+            raise ApiError(400, f"'prompt' has values beyond +-{MAX_VALUE:g}; rescale them")
+        return values
+    return r.prompt
+
+
+def _prompt_ids(lm: LanguageModel, r: PromptRequest) -> list[int]:
     """The prompt's ids; a prompt longer than the model's window is refused."""
-    prompt = body.get("prompt")
-    if lm.is_signal:
-        if isinstance(prompt, list):
-            prompt = [math.nan if v is None else v for v in prompt]
-        elif not isinstance(prompt, str):
-            raise ApiError(400, "'prompt' must be comma-separated numbers or a list of numbers")
-    elif not isinstance(prompt, str):
-        raise ApiError(400, "'prompt' must be a string of text")
+    prompt = _prompt(lm, r)
     try:
+        if lm.is_signal and isinstance(prompt, str):
+            values = lm.prompt_values(prompt)
+            if np.nanmax(np.abs(values), initial=0.0) > MAX_VALUE:
+                raise ApiError(400, f"'prompt' has values beyond +-{MAX_VALUE:g}; rescale them")
         ids = lm.encode(prompt)
     except (ValueError, TypeError) as e:
         raise ApiError(400, str(e)) from None
@@ -194,39 +435,28 @@ def _signal(lm: LanguageModel) -> SignalTokenizer:
     return lm.tokenizer
 
 
-# --- the work behind each endpoint (run in a worker thread) --------------------------------
-
-
-def next_json(lm: LanguageModel, body: dict[str, Any]) -> dict[str, Any]:
+def next_json(lm: LanguageModel, r: NextRequest, batcher: Batcher) -> dict[str, Any]:
     """``nexttoken next --json``."""
     _causal(lm)
-    _prompt_ids(lm, body)  # checks the prompt
-    top = _bounded(body, "top", 10, 1, MAX_TOP)
-    return lm.next_token_distribution(_prompt_of(lm, body), top).to_json()
+    _prompt_ids(lm, r)  # checks the prompt
+    table = lm.next_token_distribution(_prompt(lm, r), r.top, probs_fn=batcher.next_probs)
+    return table.to_json()
 
 
-def generate_json(lm: LanguageModel, body: dict[str, Any]) -> dict[str, Any]:
+def generate_json(lm: LanguageModel, r: GenerateRequest, batcher: Batcher) -> dict[str, Any]:
     """``nexttoken generate --json``."""
     _causal(lm)
-    _prompt_ids(lm, body)  # checks the prompt
-    n = _bounded(body, "max_new_tokens", 1, 1, MAX_NEW_TOKENS)
-    settings = _sampling(body)
-    seed = _number(body, "seed", None, integer=True)
+    _prompt_ids(lm, r)  # checks the prompt
+    settings = _sampling(r, r.repetition_penalty)
     return lm.generate(
-        _prompt_of(lm, body),
-        n,
-        greedy=_flag(body, "greedy"),
-        seed=seed,
-        last_token_only=_flag(body, "last_token_only"),
+        _prompt(lm, r),
+        r.max_new_tokens,
+        greedy=r.greedy,
+        seed=r.seed,
+        last_token_only=r.last_token_only,
+        generate_fn=batcher.generate,
         **settings,
     )
-
-
-def _prompt_of(lm: LanguageModel, body: dict[str, Any]) -> Any:
-    prompt = body["prompt"]
-    if lm.is_signal and isinstance(prompt, list):
-        return [math.nan if v is None else v for v in prompt]
-    return prompt
 
 
 def _rows_of(lm: LanguageModel, probs: torch.Tensor, ids: list[int], top: int, affine: Any) -> Any:
@@ -252,28 +482,27 @@ def _token_text(lm: LanguageModel, token_id: int, affine: Any) -> str:
     return str(lm.decode([token_id]))
 
 
-def distribution_json(lm: LanguageModel, body: dict[str, Any]) -> dict[str, Any]:
+def distribution_json(lm: LanguageModel, r: DistributionRequest) -> dict[str, Any]:
     """The page's table: the raw distribution's top rows with each one's filtered probability,
     the prompt's tokens, and the distribution given only the last token."""
     _causal(lm)
-    ids = _prompt_ids(lm, body)
-    top = _bounded(body, "top", 10, 1, MAX_TOP)
-    settings = _sampling(body)
-    affine = lm.affine_of(_prompt_of(lm, body)) if lm.is_signal else (1.0, 0.0)
+    ids = _prompt_ids(lm, r)
+    settings = _sampling(r, r.repetition_penalty)
+    affine = lm.affine_of(_prompt(lm, r)) if lm.is_signal else (1.0, 0.0)
     probs = next_token_probs(lm.model, torch.tensor(ids))
     filtered = _filtered(lm, probs, ids, settings)
-    raw = _rows_of(lm, probs, ids, top, affine)
+    raw = _rows_of(lm, probs, ids, r.top, affine)
     for row in raw["top"]:
         row["filtered"] = float(filtered[row["id"]])
     out: dict[str, Any] = {
         "prompt_tokens": [{"id": i, "token": lm.token_str(i, *affine)} for i in ids],
         "raw": raw,
         "filtered": {
-            **_rows_of(lm, filtered, ids, top, affine),
+            **_rows_of(lm, filtered, ids, r.top, affine),
             "kept": int((filtered > 0).sum()),
         },
         "last_token": _rows_of(
-            lm, next_token_probs(lm.model, torch.tensor(ids[-1:])), ids[-1:], top, affine
+            lm, next_token_probs(lm.model, torch.tensor(ids[-1:])), ids[-1:], r.top, affine
         ),
         "settings": settings,
     }
@@ -322,48 +551,42 @@ def _bins(
     }
 
 
-def frequencies_json(lm: LanguageModel, body: dict[str, Any]) -> dict[str, Any]:
+def frequencies_json(lm: LanguageModel, r: FrequenciesRequest) -> dict[str, Any]:
     """``nexttoken sample-frequencies --json``; decoding settings, when given, shape the
     distribution drawn from (the CLI draws from the full one)."""
     _causal(lm)
-    ids = _prompt_ids(lm, body)
-    n = _bounded(body, "n", 1000, 1, MAX_DRAWS)
-    top = _bounded(body, "top", 10, 1, MAX_TOP)
-    seed = _number(body, "seed", None, integer=True)
-    affine = lm.affine_of(_prompt_of(lm, body)) if lm.is_signal else (1.0, 0.0)
+    ids = _prompt_ids(lm, r)
+    affine = lm.affine_of(_prompt(lm, r)) if lm.is_signal else (1.0, 0.0)
     probs = next_token_probs(lm.model, torch.tensor(ids))
-    if any(k in body for k in ("temperature", "top_k", "top_p", "min_p", "repetition_penalty")):
-        probs = _filtered(lm, probs, ids, _sampling(body)).double()
-    table = sample_frequencies(probs, n, lambda i: lm.token_str(i, *affine), top, seed)
+    shaping = {"temperature", "top_k", "top_p", "min_p", "repetition_penalty"}
+    if r.model_fields_set & shaping:
+        probs = _filtered(lm, probs, ids, _sampling(r, r.repetition_penalty)).double()
+    table = sample_frequencies(probs, r.n, lambda i: lm.token_str(i, *affine), r.top, r.seed)
     return {"prompt_ids": ids, **table.to_json()}
 
 
-def _series(body: dict[str, Any]) -> tuple[list[np.ndarray], list[str], list[Any]]:
-    """The contexts of a forecast request: ``series`` (numbers, lists of numbers, or an object
-    of name -> numbers; null = missing) or ``csv`` (the text of a CSV file in any form
-    ``nexttoken forecast --input`` takes)."""
+def _series(r: StepsRequest) -> tuple[list[np.ndarray], list[str], list[Any]]:
+    """The contexts of a forecast request: ``series`` or ``csv``."""
     from .frames import read_series, read_table
 
-    if "csv" in body:
-        if not isinstance(body["csv"], str):
-            raise ApiError(400, "'csv' must be the text of a CSV file")
+    if r.csv is not None:
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "upload.csv"
-            path.write_text(body["csv"])
+            path.write_text(r.csv)
             try:
                 table = read_table(path)
             except (ValueError, ImportError) as e:
                 raise ApiError(400, str(e).replace(str(path), "the CSV")) from None
         return table.values, table.names, table.times
-    data = body.get("series")
-    if data is None:
+    if r.series is None:
         raise ApiError(400, "give 'series' (numbers, or lists of numbers) or 'csv' (a file's text)")
+    data: Any = r.series
     names = None
     if isinstance(data, dict):
         names, data = list(data), list(data.values())
 
-    def floats(v: Any) -> Any:
-        return [math.nan if x is None else x for x in v] if isinstance(v, list) else v
+    def floats(v: list[float | None]) -> list[float]:
+        return [math.nan if x is None else x for x in v]
 
     data = [floats(v) for v in data] if data and isinstance(data[0], list) else floats(data)
     try:
@@ -379,55 +602,65 @@ def _trimmed(values: list[np.ndarray], names: list[str], times: list[Any]) -> An
         observed = np.flatnonzero(~np.isnan(v))
         if observed.size == 0:
             raise ApiError(400, f"series {name!r} has no observed values; fill it or leave it out")
+        if np.abs(v[observed]).max() > MAX_VALUE:
+            raise ApiError(
+                400,
+                f"series {name!r} has values beyond +-{MAX_VALUE:g}; rescale it (divide by a "
+                "power of ten) and scale the forecast back",
+            )
         end = observed[-1] + 1  # the forecast starts after the last value
         contexts.append(v[:end])
         stamps.append(None if t is None else t[:end])
     return contexts, stamps
 
 
-def _forecast(lm: LanguageModel, body: dict[str, Any], samples_default: int) -> Any:
-    from .forecast import TRENDS, forecast
+def _forecast(
+    lm: LanguageModel, r: StepsRequest, samples: int, trend: str, batcher: Batcher | None
+) -> Any:
+    from .forecast import forecast
 
     _signal(lm)
     _causal(lm)
-    horizon = _bounded(body, "horizon", 24, 1, MAX_HORIZON)
-    samples = _bounded(body, "samples", samples_default, 1, MAX_SAMPLES)
-    settings = _sampling(body)
-    seed = _number(body, "seed", 0, integer=True)
-    trend = body.get("trend", "auto")
-    if trend not in TRENDS:
-        raise ApiError(400, f"'trend' must be one of {', '.join(TRENDS)} (got {trend!r})")
-    values, names, times = _series(body)
+    settings = _sampling(r)
+    values, names, times = _series(r)
+    work = len(values) * samples * r.horizon
+    if work > MAX_FORECAST_VALUES:
+        raise ApiError(
+            413,
+            f"this forecast would sample {len(values)} series x {samples} paths x {r.horizon} "
+            f"steps = {work:,} values, over the limit of {MAX_FORECAST_VALUES:,} per request; "
+            "send fewer series, paths or steps at a time",
+        )
     contexts, stamps = _trimmed(values, names, times)
     try:
         f = forecast(
             lm,
             contexts,
-            horizon,
+            r.horizon,
             num_samples=samples,
             temperature=settings["temperature"],
             top_k=settings["top_k"],
             top_p=settings["top_p"],
             min_p=settings["min_p"],
             greedy=settings["temperature"] == 0,
-            seed=seed,
+            seed=r.seed,
             names=names,
             trend=trend,
+            generate_fn=None if batcher is None else batcher.generate,
         )
     except ValueError as e:
         raise ApiError(400, str(e)) from None
-    return f, contexts, stamps, horizon
+    return f, contexts, stamps
 
 
-def forecast_json(lm: LanguageModel, body: dict[str, Any]) -> dict[str, Any]:
+def forecast_json(lm: LanguageModel, r: ForecastRequest, batcher: Batcher) -> dict[str, Any]:
     """The long rows of ``nexttoken forecast``'s OUT.csv (+ paths and contexts on request)."""
     from .frames import future_times
 
-    paths = _flag(body, "paths")
-    f, contexts, stamps, horizon = _forecast(lm, body, 20)
-    header, rows = f.rows([future_times(t, horizon) for t in stamps])
-    out: dict[str, Any] = {"rows": [dict(zip(header, r, strict=True)) for r in rows]}
-    if paths:
+    f, contexts, stamps = _forecast(lm, r, r.samples, r.trend, batcher)
+    header, rows = f.rows([future_times(t, r.horizon) for t in stamps])
+    out: dict[str, Any] = {"rows": [dict(zip(header, row, strict=True)) for row in rows]}
+    if r.paths:
         out["series"] = [
             {
                 "name": name,
@@ -443,12 +676,12 @@ def forecast_json(lm: LanguageModel, body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def steps_json(lm: LanguageModel, body: dict[str, Any]) -> dict[str, Any]:
+def steps_json(lm: LanguageModel, r: StepsRequest) -> dict[str, Any]:
     """One sample path of the first series, with the next-value distribution at each step."""
     from .forecast import path_distributions
 
     # the model's own distributions: no trend line taken out of the series first
-    f, contexts, _, _ = _forecast(lm, {**body, "samples": 1, "trend": "none"}, 1)
+    f, contexts, _ = _forecast(lm, r, 1, "none", None)
     probs, values = path_distributions(lm, f, contexts[0])
     return {
         "name": f.names[0],
@@ -464,100 +697,361 @@ def _json_floats(v: np.ndarray) -> list[float | None]:
     return [None if math.isnan(x) else float(x) for x in v]
 
 
-def oscillator_json(params: dict[str, str]) -> dict[str, Any]:
+def oscillator_json(family: str, length: int, seed: int) -> dict[str, Any]:
     from .signals import FAMILIES, generate
 
-    family = params.get("family", "single_sine")
     if family not in FAMILIES:
         raise ApiError(400, f"unknown family {family!r}; pick one of {', '.join(FAMILIES)}")
-    try:
-        length = int(params.get("length", "256"))
-        seed = int(params.get("seed", "0"))
-    except ValueError:
-        raise ApiError(400, "'length' and 'seed' must be whole numbers") from None
-    if not 8 <= length <= 4096:
-        raise ApiError(400, f"'length' must be between 8 and 4096 (got {length})")
     values = generate(family, 1, length, seed=seed)[0]
     return {"family": family, "values": [float(x) for x in values]}
 
 
-# --- the ASGI app ----------------------------------------------------------------------------
+# --- the app ---------------------------------------------------------------------------------
 
 
 def create_app(pool: ModelPool) -> Any:
-    """The Starlette app of the explorer over ``pool``'s models."""
-    from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
-    from starlette.requests import Request
-    from starlette.responses import FileResponse, JSONResponse, Response
-    from starlette.routing import Mount, Route
-    from starlette.staticfiles import StaticFiles
+    """The FastAPI app of the explorer over ``pool``'s models."""
+    from fastapi import FastAPI, Query
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.requests import Request as HttpRequest
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+    from fastapi.staticfiles import StaticFiles
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    def endpoint(work: Callable[[LanguageModel, dict[str, Any]], dict[str, Any]]) -> Any:
-        async def handle(request: Request) -> Response:
-            try:
-                body = await _read_json(request)
-                lm, lock = pool.get(body.get("model"))
+    from . import __version__
 
-                def run() -> dict[str, Any]:
-                    with lock, torch.inference_mode():
-                        return work(lm, body)
+    app = FastAPI(
+        title="nexttoken explorer API",
+        version=__version__,
+        description="Next-token tables, generation, forecasts and their distributions over the "
+        'models this server loaded. Errors are {"error": message} with a 4xx status.',
+        docs_url=None,
+        redoc_url=None,
+    )
+    errors: dict[int | str, dict[str, Any]] = {
+        code: {"model": ErrorOut} for code in (400, 404, 413, 422)
+    }
 
-                return JSONResponse(await run_in_threadpool(run))
-            except ApiError as e:
-                return JSONResponse({"error": str(e)}, status_code=e.status)
-            except (ValueError, CheckpointError) as e:
-                return JSONResponse({"error": str(e)}, status_code=400)
+    # Routes that wait for a model are plain functions (FastAPI runs them in its thread pool);
+    # the cheap ones are coroutines, answered on the event loop even when every pool thread
+    # waits for a model.
+    def model_work(name: str, work: Any, *args: Any) -> Any:
+        """Run ``work(lm, *args)`` on the model under its lock, in inference mode."""
+        lm, lock, _ = pool.get(name)
+        with lock, torch.inference_mode():
+            return work(lm, *args)
 
-        return handle
+    def batched(name: str, work: Any, r: Any) -> Any:
+        """Run ``work(lm, r, batcher)``: its model calls go through the model's batcher."""
+        lm, _, batcher = pool.get(name)
+        with torch.inference_mode():
+            return work(lm, r, batcher)
 
-    async def models(request: Request) -> Response:
+    @app.get("/api/models", response_model=ModelsOut, tags=["models"])
+    async def models() -> Any:
+        """The models, by the name or path each was given, and the oscillator families."""
         from .signals import FAMILIES
 
-        return JSONResponse({"models": pool.describe(), "families": list(FAMILIES)})
+        return {"models": pool.describe(), "families": list(FAMILIES)}
 
-    async def oscillator(request: Request) -> Response:
-        try:
-            return JSONResponse(oscillator_json(dict(request.query_params)))
-        except ApiError as e:
-            return JSONResponse({"error": str(e)}, status_code=e.status)
+    @app.get("/api/status", response_model=StatusOut, tags=["models"])
+    async def status() -> Any:
+        """Each model's batcher: requests waiting, running, and batches run so far."""
+        return {"models": {name: b.status() for name, b in pool.batchers.items()}}
 
-    async def index(request: Request) -> Response:
+    @app.post("/api/next", response_model=NextOut, responses=errors, tags=["tokens"])
+    def next_(r: NextRequest) -> Any:
+        """Exactly `nexttoken next MODEL PROMPT --top K --json`."""
+        return batched(r.model, next_json, r)
+
+    @app.post(
+        "/api/generate",
+        response_model=GenerateOut,
+        response_model_exclude_unset=True,
+        responses=errors,
+        tags=["tokens"],
+    )
+    def generate_(r: GenerateRequest) -> Any:
+        """Exactly `nexttoken generate ... --json` (values only for a signal model)."""
+        return batched(r.model, generate_json, r)
+
+    @app.post(
+        "/api/forecast",
+        response_model=ForecastOut,
+        response_model_exclude_unset=True,
+        responses=errors,
+        tags=["signals"],
+    )
+    def forecast_(r: ForecastRequest) -> Any:
+        """The rows of `nexttoken forecast`'s OUT.csv; `paths: true` adds the sample paths."""
+        return batched(r.model, forecast_json, r)
+
+    @app.post(
+        "/api/distribution",
+        response_model=DistributionOut,
+        response_model_exclude_unset=True,
+        responses=errors,
+        tags=["tokens"],
+    )
+    def distribution(r: DistributionRequest) -> Any:
+        """The next-token table before and after the decoding filters, and given the last token."""
+        return model_work(r.model, distribution_json, r)
+
+    @app.post("/api/frequencies", response_model=FrequenciesOut, responses=errors, tags=["tokens"])
+    def frequencies(r: FrequenciesRequest) -> Any:
+        """`nexttoken sample-frequencies --json`: N draws against the probabilities."""
+        return model_work(r.model, frequencies_json, r)
+
+    @app.post("/api/steps", response_model=StepsOut, responses=errors, tags=["signals"])
+    def steps(r: StepsRequest) -> Any:
+        """One sample path of the first series, with the next-value distribution at each step."""
+        return model_work(r.model, steps_json, r)
+
+    @app.get("/api/oscillator", response_model=OscillatorOut, responses=errors, tags=["signals"])
+    async def oscillator(
+        family: str = Query("single_sine", description="one of the families in /api/models"),
+        length: int = Query(256, ge=8, le=4096),
+        seed: int = Query(0, ge=0, le=2**32 - 1),
+    ) -> Any:
+        """One generated series of an oscillator family."""
+        return oscillator_json(family, length, seed)
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> Any:
         return FileResponse(WEB_DIR / "index.html")
 
-    routes = [
-        Route("/", index),
-        Route("/api/models", models),
-        Route("/api/oscillator", oscillator),
-        Route("/api/next", endpoint(next_json), methods=["POST"]),
-        Route("/api/generate", endpoint(generate_json), methods=["POST"]),
-        Route("/api/forecast", endpoint(forecast_json), methods=["POST"]),
-        Route("/api/distribution", endpoint(distribution_json), methods=["POST"]),
-        Route("/api/frequencies", endpoint(frequencies_json), methods=["POST"]),
-        Route("/api/steps", endpoint(steps_json), methods=["POST"]),
-        Mount("/static", StaticFiles(directory=WEB_DIR), name="static"),
-    ]
-    return Starlette(routes=routes)
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Any:
+        if docs_assets is None:
+            return HTMLResponse(
+                "<p>The API's page needs swagger-ui-bundle-v2 (pip install 'nexttoken[serve]'); "
+                'the schema itself is at <a href="/openapi.json">/openapi.json</a>.</p>'
+            )
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="nexttoken explorer API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+    async def api_error(request: HttpRequest, e: Exception) -> Response:
+        assert isinstance(e, ApiError)
+        return JSONResponse({"error": str(e)}, status_code=e.status)
+
+    async def http_error(request: HttpRequest, e: Exception) -> Response:
+        assert isinstance(e, StarletteHTTPException)
+        detail = e.detail if isinstance(e.detail, str) else "the request was refused"
+        if e.status_code == 400 and "parsing the body" in detail:
+            detail = "the request body could not be read as JSON; send a JSON object"
+        return JSONResponse({"error": detail}, status_code=e.status_code, headers=e.headers)
+
+    async def bad_value(request: HttpRequest, e: Exception) -> Response:
+        return JSONResponse({"error": str(e)}, status_code=400)
+
+    async def invalid(request: HttpRequest, e: Exception) -> Response:
+        assert isinstance(e, RequestValidationError)
+        message, detail = validation_message(e.errors(), _FIELD_LIMITS.get(request.url.path, {}))
+        return JSONResponse({"error": message, "detail": detail}, status_code=400)
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's schema, with each request's ``model`` an enum of the loaded models' names
+        (what a client may send; an unknown name is a 404)."""
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            for component in schema.get("components", {}).get("schemas", {}).values():
+                model = component.get("properties", {}).get("model")
+                if model is not None and list(pool.models):
+                    model["enum"] = list(pool.models)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(ValueError, bad_value)
+    app.add_exception_handler(CheckpointError, bad_value)
+    app.add_exception_handler(RequestValidationError, invalid)
+    docs_assets = _swagger_assets()
+    if docs_assets is not None:
+        app.mount("/docs-assets", StaticFiles(directory=docs_assets), name="docs-assets")
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    return _BodyLimit(app, MAX_BODY)
 
 
-async def _read_json(request: Any) -> dict[str, Any]:
-    """The request's JSON object, refusing bodies over :data:`MAX_BODY` before reading them."""
-    declared = request.headers.get("content-length")
-    too_big = ApiError(
-        413, f"the request is over {MAX_BODY // (1024 * 1024)} MB; send less data at a time"
-    )
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise too_big
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise too_big
-        chunks.append(chunk)
+def _swagger_assets() -> Path | None:
+    """Swagger UI's files from the installed ``swagger-ui-bundle-v2`` package, if any."""
     try:
-        body = json.loads(b"".join(chunks) or b"null")
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ApiError(400, f"the request body is not valid JSON ({e})") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, 'the request body must be a JSON object such as {"model": ...}')
-    return body
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        return None
+    path = Path(str(swagger_ui_path))
+    return path if (path / "swagger-ui-bundle.js").is_file() else None
+
+
+class _BodyLimit:
+    """ASGI middleware: a request body over ``limit`` bytes is a 413, refused from its
+    Content-Length before anything is read, or as soon as the bytes read pass the limit."""
+
+    def __init__(self, app: Any, limit: int):
+        self.app, self.limit = app, limit
+
+    def __getattr__(self, name: str) -> Any:  # the FastAPI app's attributes (routes, ...)
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._too_big(send)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._too_big(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Any:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: the client's disconnect, when it comes
+
+        await self.app(scope, replay, send)
+
+    async def _too_big(self, send: Any) -> None:
+        from fastapi.responses import JSONResponse
+
+        response = JSONResponse(
+            {
+                "error": f"the request is over {self.limit // (1024 * 1024)} MB; send less data at a time"
+            },
+            status_code=413,
+        )
+        await response({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> Any:
+    return {"type": "http.disconnect"}
+
+
+# --- validation errors, in words -------------------------------------------------------------
+
+#: Per route, each field's accepted range (from the request models), for messages such as
+#: "'top' must be between 1 and 200".
+_FIELD_LIMITS: dict[str, dict[str, tuple[Any, Any]]] = {}
+_ROUTE_MODELS: dict[str, type[BaseModel]] = {
+    "/api/next": NextRequest,
+    "/api/generate": GenerateRequest,
+    "/api/forecast": ForecastRequest,
+    "/api/distribution": DistributionRequest,
+    "/api/frequencies": FrequenciesRequest,
+    "/api/steps": StepsRequest,
+}
+
+
+def _limits(model: type[BaseModel]) -> dict[str, tuple[Any, Any]]:
+    out = {}
+    for name, info in model.model_fields.items():
+        lo = hi = None
+        for m in info.metadata:
+            lo = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else lo
+            lo = getattr(m, "gt", None) if getattr(m, "gt", None) is not None else lo
+            hi = getattr(m, "le", None) if getattr(m, "le", None) is not None else hi
+            hi = getattr(m, "lt", None) if getattr(m, "lt", None) is not None else hi
+        out[name] = (lo, hi)
+    out["_keys"] = (tuple(sorted(model.model_fields, key=lambda k: k != "model")), None)
+    return out
+
+
+_FIELD_LIMITS.update({path: _limits(m) for path, m in _ROUTE_MODELS.items()})
+_KINDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "string": "a string",
+    "list": "a list",
+    "dict": "an object",
+}
+_HINTS = {
+    "prompt": "text, or for a signal model comma-separated numbers or a list of numbers",
+    "series": "a list of numbers, a list of such lists, or an object of name -> numbers "
+    "(null = missing)",
+}
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def validation_message(
+    errors: Any, limits: dict[str, tuple[Any, Any]]
+) -> tuple[str, list[dict[str, Any]]]:
+    """pydantic's errors of one request as one line that names each field and what to change,
+    and a list of ``{"field", "message"}``."""
+    by_field: dict[str, str] = {}
+    for err in errors:
+        loc = [str(x) for x in err.get("loc", ()) if x != "body"]
+        kind, value, ctx = err.get("type", ""), err.get("input"), err.get("ctx") or {}
+        if kind == "json_invalid":
+            by_field.setdefault(
+                "", f"the request body is not valid JSON ({ctx.get('error', 'parse error')})"
+            )
+            continue
+        if not loc:
+            by_field.setdefault("", 'the request body must be a JSON object such as {"model": ...}')
+            continue
+        field = loc[0]
+        if field in by_field:
+            continue
+        lo, hi = limits.get(field, (None, None))
+        if kind == "missing":
+            msg = f"'{field}' is missing; add it"
+        elif kind == "extra_forbidden":
+            keys = ", ".join(limits.get("_keys", ((), None))[0])
+            msg = f"'{field}' is not a key of this request; the keys are: {keys}"
+        elif field in _HINTS and len(loc) > 1 or field in _HINTS and kind.endswith("_type"):
+            msg = f"'{field}' must be {_HINTS[field]} (got {_shown(value)})"
+        elif kind == "finite_number" or isinstance(value, float) and not math.isfinite(value):
+            msg = f"'{field}' must be a finite number (got {value!r})"
+        elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+            if lo is not None and hi is not None:
+                msg = f"'{field}' must be between {lo:g} and {hi:g} (got {_shown(value)})"
+            else:
+                bound = next(iter(ctx.items()), ("", ""))
+                sign = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}.get(bound[0], bound[0])
+                msg = f"'{field}' must be {sign} {bound[1]} (got {_shown(value)})"
+        elif kind == "literal_error":
+            options = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+            msg = f"'{field}' must be one of {options} (got {_shown(value)})"
+        elif kind == "too_long":
+            msg = f"'{field}' is too long (at most {ctx.get('max_length')} items or characters)"
+        else:
+            expected = next((w for k, w in _KINDS.items() if kind.startswith(k)), None)
+            msg = (
+                f"'{field}' must be {expected} (got {_shown(value)})"
+                if expected
+                else f"'{field}': {err.get('msg', 'invalid')} (got {_shown(value)})"
+            )
+        by_field[field] = msg
+    detail = [{"field": f or None, "message": m} for f, m in by_field.items()]
+    return "; ".join(by_field.values()) or "the request is not valid", detail

@@ -233,12 +233,32 @@ def generate(family: str, n: int, length: int, seed: int = 0, noise: float = 0.0
 
 
 def mixture(
-    families: Sequence[str], n: int, length: int, seed: int = 0, noise: float = 0.0
+    families: Sequence[str],
+    n: int,
+    length: int,
+    seed: int = 0,
+    noise: float = 0.0,
+    weights: Sequence[float] | None = None,
 ) -> tuple[Array, list[str]]:
-    """``n`` series spread evenly over ``families``; returns the array and each row's family."""
+    """``n`` series spread over ``families`` (evenly, or in proportion to ``weights``); returns
+    the array and each row's family."""
     if not families:
         raise ValueError("families is empty; name at least one of " + ", ".join(FAMILIES))
-    counts = [n // len(families) + (i < n % len(families)) for i in range(len(families))]
+    if weights is None:
+        counts = [n // len(families) + (i < n % len(families)) for i in range(len(families))]
+    else:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (len(families),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(
+                f"weights must be {len(families)} non-negative numbers, one per family, not all 0 "
+                f"(got {list(weights)})"
+            )
+        exact = n * w / w.sum()
+        counts = np.floor(exact).astype(int)
+        # the rows left over go to the largest remainders, so the counts add up to n
+        for i in np.argsort(-(exact - counts), kind="stable")[: n - counts.sum()]:
+            counts[i] += 1
+        counts = counts.tolist()
     parts = [generate(f, c, length, seed, noise) for f, c in zip(families, counts)]
     labels = [f for f, c in zip(families, counts) for _ in range(c)]
     return np.concatenate(parts, axis=0), labels

@@ -18,6 +18,7 @@ from . import (
     export_hf,
     forecast,
     generate,
+    in_context,
     infill,
     models,
     sample_frequencies,
@@ -40,6 +41,7 @@ _MODULES = (
     export_hf,
     infill,
     evaluate,
+    in_context,
     serve,
     models,
 )

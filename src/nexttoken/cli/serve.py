@@ -22,7 +22,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "you can step through, for the models given (shipped names, checkpoint or GPT-2 "
         "directories). Without MODEL: the shipped models and runs/demo when it exists. The page "
         "needs no network. JSON API: GET /api/models, POST /api/next, /api/generate, "
-        "/api/forecast (see the README). Needs the serve extra: pip install 'nexttoken[serve]'.",
+        "/api/forecast, ...; its schema at /openapi.json and a page for it at /docs. Needs the "
+        "serve extra: pip install 'nexttoken[serve]'.",
     )
     p.add_argument("models", nargs="*", metavar="MODEL", help="models to offer in the page")
     p.add_argument(
@@ -33,6 +34,18 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--device", default="cpu", help="torch device for the models (default cpu)")
+    p.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=5.0,
+        help="requests to one model that arrive within this many milliseconds are decoded as "
+        "one batch, each with its own seed (default 5)",
+    )
+    p.add_argument(
+        "--no-batching",
+        action="store_true",
+        help="answer one request at a time per model (the behaviour before batching)",
+    )
     add_allow_pickle(p)
     return p
 
@@ -49,11 +62,12 @@ def default_models() -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        import fastapi  # noqa: F401
         import uvicorn
     except ImportError:
         raise CLIError(
             "nexttoken serve needs the serve extra: pip install 'nexttoken[serve]' "
-            "(starlette and uvicorn)"
+            "(fastapi and uvicorn)"
         ) from None
     from ..server import ModelPool, create_app
 
@@ -62,8 +76,23 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("no models to serve: name one (a checkpoint directory) or run make demo")
     if not 0 <= args.port <= 65535:
         raise CLIError(f"--port must be between 0 and 65535 (got {args.port})")
+    if not 0 <= args.batch_window_ms <= 1000:
+        raise CLIError(f"--batch-window-ms must be between 0 and 1000 (got {args.batch_window_ms})")
+    if not _local(args.host):
+        print(
+            f"nexttoken: warning: listening on {args.host or 'every address'}: anyone who can reach "
+            "this machine can use the models (the API has no login). Browsers on other sites "
+            "cannot read its answers (no CORS), but keep it to a network you trust.",
+            file=sys.stderr,
+        )
     print(f"loading {len(specs)} model(s): {', '.join(specs)}", file=sys.stderr)
-    pool = ModelPool(specs, device=args.device, allow_pickle=args.allow_pickle)
+    pool = ModelPool(
+        specs,
+        device=args.device,
+        allow_pickle=args.allow_pickle,
+        batch_window=args.batch_window_ms / 1000,
+        batching=not args.no_batching,
+    )
     sock = _bind(args.host, args.port)
     config = uvicorn.Config(create_app(pool), log_level="warning")
     shown = "127.0.0.1" if args.host in ("0.0.0.0", "") else args.host
@@ -75,6 +104,18 @@ def run(args: argparse.Namespace) -> int:
     )
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+def _local(host: str) -> bool:
+    """Whether ``host`` is a loopback address (only this machine can connect)."""
+    import ipaddress
+
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _bind(host: str, port: int) -> socket.socket:

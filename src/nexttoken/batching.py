@@ -1,0 +1,247 @@
+"""Concurrent requests to one model, decoded together.
+
+A classroom's thirty pages asking one model for next-token tables and forecasts at once would
+otherwise queue one request behind another. A :class:`Batcher` collects the calls that reach
+it from many threads within a short window (a few milliseconds) and runs them as one batch
+on its own worker thread:
+
+- next-token distributions of any prompt lengths in one forward pass (prompts padded on the
+  right: a causal model's positions never see the tokens after them, so each row's last
+  logits are its own), each with its own softmax;
+- :func:`nexttoken.generate` calls with the same prompt length, number of new tokens and
+  decoding settings as one batch of rows, prefill and every decode step stacked, each call's
+  rows sampling from its own generator (``row_generators``): a call gets the very random
+  numbers, so the very tokens, it would get alone. ``nexttoken.forecast`` runs its sampling
+  through it (``generate_fn``), so concurrent forecasts share their decode steps too.
+
+Rows computed in a bigger batch can round differently in the last bit of a float (a matrix
+product of 400 rows is not always summed in the order of one of 20), so probabilities agree to
+about 1e-7 and a sampled token could differ only where two candidates tie to that precision.
+A call alone in its window runs exactly the unbatched code.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from .analysis import next_token_probs
+from .generate import generate
+from .model import GPT
+
+__all__ = ["Batcher", "MERGEABLE"]
+
+#: Keywords of ``generate`` under which calls may share a batch (others run alone).
+MERGEABLE = frozenset(
+    {"greedy", "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "suppress_ids"}
+)
+
+
+@dataclass
+class _Job:
+    kind: str
+    key: Hashable
+    rows: int
+    payload: dict[str, Any]
+    future: Future = field(default_factory=Future)
+
+
+class Batcher:
+    """Runs one model's calls, those that arrive within ``window`` seconds of each other as
+    one batch (at most ``max_rows`` rows and ``max_calls`` calls), on a worker thread that
+    holds ``lock`` while the model works (other users of the model take the same lock).
+    ``max_calls=1`` runs the calls one at a time, in arrival order: no batching."""
+
+    def __init__(
+        self,
+        model: GPT,
+        *,
+        window: float = 0.005,
+        max_rows: int = 4096,
+        max_calls: int = 256,
+        lock: threading.Lock | None = None,
+    ):
+        if window < 0:
+            raise ValueError(f"the batching window must be >= 0 seconds (got {window})")
+        self.model = model
+        self.window = float(window)
+        self.max_rows = int(max_rows)
+        self.max_calls = int(max_calls)
+        if self.max_rows < 1 or self.max_calls < 1:
+            raise ValueError("max_rows and max_calls must be at least 1")
+        self.lock = lock or threading.Lock()
+        self._cv = threading.Condition()
+        self._queue: list[_Job] = []
+        self._running = 0
+        self._thread: threading.Thread | None = None
+        self.batches = 0
+        self.requests = 0
+        self.largest = 0
+
+    # --- what callers use -------------------------------------------------------------------
+
+    def next_probs(self, ids: torch.Tensor | list[int]) -> torch.Tensor:
+        """``analysis.next_token_probs(model, ids)``: the next-token distribution ``(vocab,)``."""
+        ids = [int(i) for i in torch.as_tensor(ids).reshape(-1).tolist()]
+        return self._submit(_Job("next", "next", 1, {"ids": ids}))
+
+    def generate(
+        self, model: GPT, ids: torch.Tensor, max_new_tokens: int, **settings: Any
+    ) -> torch.Tensor:
+        """:func:`nexttoken.generate` with the same arguments (``model`` must be this batcher's)."""
+        if model is not self.model:
+            raise ValueError("this batcher decodes for another model")
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        generator = settings.pop("generator", None)
+        seed = settings.pop("seed", None)
+        if generator is None and seed is not None:
+            device = next(model.parameters()).device
+            generator = torch.Generator(device=device).manual_seed(seed)
+        mergeable = set(settings) <= MERGEABLE and ids.ndim == 2
+        key: Hashable = (
+            ("generate", ids.shape[-1], int(max_new_tokens), _frozen(settings))
+            if mergeable
+            else ("alone", id(ids))
+        )
+        job = _Job(
+            "generate",
+            key,
+            int(ids.shape[0]) if ids.ndim == 2 else 1,
+            {"ids": ids, "n": max_new_tokens, "settings": settings, "generator": generator},
+        )
+        return self._submit(job)
+
+    def status(self) -> dict[str, Any]:
+        with self._cv:
+            return {
+                "queued": len(self._queue),
+                "running": self._running,
+                "batches": self.batches,
+                "requests": self.requests,
+                "largest_batch": self.largest,
+                "window_ms": self.window * 1000,
+                "max_calls": self.max_calls,
+            }
+
+    # --- the worker -------------------------------------------------------------------------
+
+    def _submit(self, job: _Job) -> Any:
+        with self._cv:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._work, name="nexttoken-batcher", daemon=True
+                )
+                self._thread.start()
+            self._queue.append(job)
+            self._cv.notify_all()
+        return job.future.result()
+
+    def _take(self) -> list[_Job]:
+        """Wait for a job, then for the window to pass (or ``max_rows`` rows); take them all."""
+        with self._cv:
+            while not self._queue:
+                self._cv.wait()
+            deadline = time.monotonic() + (self.window if self.max_calls > 1 else 0.0)
+            while (
+                sum(j.rows for j in self._queue) < self.max_rows
+                and len(self._queue) < self.max_calls
+            ):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cv.wait(left)
+            jobs: list[_Job] = []
+            rows = 0
+            while (
+                self._queue
+                and len(jobs) < self.max_calls
+                and (not jobs or rows + self._queue[0].rows <= self.max_rows)
+            ):
+                rows += self._queue[0].rows
+                jobs.append(self._queue.pop(0))
+            self._running = len(jobs)
+            return jobs
+
+    def _work(self) -> None:
+        while True:
+            jobs = self._take()
+            groups: dict[Hashable, list[_Job]] = {}
+            for job in jobs:
+                groups.setdefault(job.key, []).append(job)
+            try:
+                for group in groups.values():
+                    self._run(group)
+            finally:
+                with self._cv:
+                    self._running = 0
+                    self.batches += len(groups)
+                    self.requests += len(jobs)
+                    self.largest = max([self.largest] + [len(g) for g in groups.values()])
+
+    def _run(self, group: list[_Job]) -> None:
+        run: Callable[[list[_Job]], list[Any]] = (
+            self._run_next if group[0].kind == "next" else self._run_generate
+        )
+        try:
+            with self.lock, torch.inference_mode():
+                results = run(group)
+        except BaseException as e:  # every caller gets the error, the worker goes on
+            if len(group) > 1:  # one bad call must not fail the others: run each alone
+                for job in group:
+                    self._run([job])
+                return
+            group[0].future.set_exception(e)
+            return
+        for job, result in zip(group, results):
+            job.future.set_result(result)
+
+    def _run_next(self, group: list[_Job]) -> list[torch.Tensor]:
+        model = self.model
+        if len(group) == 1:
+            return [next_token_probs(model, torch.tensor(group[0].payload["ids"]))]
+        window = model.config.context_length
+        rows = [j.payload["ids"][-window:] for j in group]
+        lengths = torch.tensor([len(r) for r in rows])
+        ids = torch.zeros(len(rows), int(lengths.max()), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.tensor(r)
+        device = next(model.parameters()).device
+        h = model._hidden(ids.to(device), None, 0)  # (B, L, C); padding sits after each prompt
+        last = h[torch.arange(len(rows), device=device), (lengths - 1).to(device)][:, None]
+        logits = model._logits(last)[:, 0]  # (B, vocab)
+        return list(logits.double().softmax(-1).cpu())
+
+    def _run_generate(self, group: list[_Job]) -> list[torch.Tensor]:
+        first = group[0].payload
+        if len(group) == 1:
+            return [
+                generate(
+                    self.model,
+                    first["ids"],
+                    first["n"],
+                    generator=first["generator"],
+                    **first["settings"],
+                )
+            ]
+        ids = torch.cat([j.payload["ids"] for j in group])
+        out = generate(
+            self.model,
+            ids,
+            first["n"],
+            row_generators=[(j.rows, j.payload["generator"]) for j in group],
+            **first["settings"],
+        )
+        return list(out.split([j.rows for j in group]))
+
+
+def _frozen(settings: dict[str, Any]) -> Hashable:
+    """The settings as a hashable key (lists, e.g. ``suppress_ids``, become tuples)."""
+    return tuple(
+        sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in settings.items())
+    )

@@ -1,0 +1,148 @@
+"""Concurrent calls decoded together: each gets exactly what it would get alone."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from nexttoken import GPT, GPTConfig, LanguageModel, SignalTokenizer, forecast, generate
+from nexttoken.analysis import next_token_probs
+from nexttoken.batching import Batcher
+
+
+def _model(vocab=40, context=64, seed=0):
+    torch.manual_seed(seed)
+    return GPT(
+        GPTConfig(vocab_size=vocab, context_length=context, n_layer=2, n_head=2, n_embd=32)
+    ).eval()
+
+
+def _together(fns):
+    """Call every function at once from its own thread; their results in order."""
+    out = [None] * len(fns)
+    barrier = threading.Barrier(len(fns))
+
+    def run(i):
+        barrier.wait()
+        out[i] = fns[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(fns))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def test_row_generators_give_each_group_the_tokens_it_gets_alone():
+    model = _model()
+    prompts = torch.randint(0, 40, (3, 10), generator=torch.Generator().manual_seed(1))
+    rows = [2, 5, 1]
+    ids = torch.cat([p.repeat(r, 1) for p, r in zip(prompts, rows)])
+    settings = dict(temperature=0.9, top_k=20, top_p=0.95)
+    gens = [torch.Generator().manual_seed(s) for s in (11, 12, 13)]
+    together = generate(model, ids, 70, row_generators=list(zip(rows, gens)), **settings)
+    start = 0
+    for p, r, s in zip(prompts, rows, (11, 12, 13)):
+        alone = generate(model, p.repeat(r, 1), 70, seed=s, **settings)
+        assert torch.equal(together[start : start + r], alone)
+        start += r
+    with pytest.raises(ValueError, match="cover the 8 rows"):
+        generate(model, ids, 3, row_generators=[(2, None), (5, None)])
+
+
+def test_concurrent_generate_calls_run_as_one_batch_and_match_alone():
+    model = _model()
+    batcher = Batcher(model, window=0.2)
+    prompts = [
+        torch.randint(0, 40, (4, 12), generator=torch.Generator().manual_seed(i)) for i in range(6)
+    ]
+    fns = [
+        (lambda p=p, i=i: batcher.generate(model, p, 20, seed=100 + i, temperature=0.8, top_k=10))
+        for i, p in enumerate(prompts)
+    ]
+    results = _together(fns)
+    for i, (p, got) in enumerate(zip(prompts, results)):
+        assert torch.equal(got, generate(model, p, 20, seed=100 + i, temperature=0.8, top_k=10))
+    status = batcher.status()
+    assert status["requests"] == 6 and status["largest_batch"] >= 2  # they did share a batch
+    assert status["queued"] == 0 and status["running"] == 0
+
+
+def test_settings_that_differ_are_not_merged_and_still_right():
+    model = _model()
+    batcher = Batcher(model, window=0.2)
+    p = torch.randint(0, 40, (1, 8), generator=torch.Generator().manual_seed(3))
+    fns = [
+        lambda: batcher.generate(model, p, 5, seed=1, temperature=0.5),
+        lambda: batcher.generate(model, p, 5, seed=1, temperature=1.5),
+        lambda: batcher.generate(model, p, 5, greedy=True),
+        lambda: batcher.generate(model, p, 5, seed=2, last_token_only=True),
+    ]
+    got = _together(fns)
+    assert torch.equal(got[0], generate(model, p, 5, seed=1, temperature=0.5))
+    assert torch.equal(got[1], generate(model, p, 5, seed=1, temperature=1.5))
+    assert torch.equal(got[2], generate(model, p, 5, greedy=True))
+    assert torch.equal(got[3], generate(model, p, 5, seed=2, last_token_only=True))
+
+
+def test_next_distributions_of_prompts_of_any_length_in_one_forward():
+    model = _model()
+    batcher = Batcher(model, window=0.2)
+    rng = np.random.default_rng(0)
+    prompts = [rng.integers(0, 40, size=n).tolist() for n in (3, 17, 64, 1, 90)]
+    got = _together([lambda p=p: batcher.next_probs(p) for p in prompts])
+    for p, probs in zip(prompts, got):
+        alone = next_token_probs(model, torch.tensor(p))
+        assert probs.shape == alone.shape and probs.dtype == torch.float64
+        torch.testing.assert_close(probs, alone, rtol=1e-5, atol=1e-9)
+        assert int(probs.argmax()) == int(alone.argmax())
+    assert batcher.status()["largest_batch"] >= 2
+    # a call alone in its window runs the unbatched code: exactly equal
+    assert torch.equal(
+        batcher.next_probs(prompts[1]), next_token_probs(model, torch.tensor(prompts[1]))
+    )
+
+
+def test_a_bad_call_fails_alone_and_the_others_go_on():
+    model = _model()
+    batcher = Batcher(model, window=0.2)
+    good = torch.randint(0, 40, (2, 6), generator=torch.Generator().manual_seed(0))
+    bad = good.clone()
+    bad[0, 0] = 999  # outside the vocabulary
+    results = {}
+
+    def call(name, ids):
+        try:
+            results[name] = batcher.generate(model, ids, 4, seed=5)
+        except ValueError as e:
+            results[name] = e
+
+    _together([lambda: call("good", good), lambda: call("bad", bad)])
+    assert torch.equal(results["good"], generate(model, good, 4, seed=5))
+    assert isinstance(results["bad"], ValueError) and "token ids must be in" in str(results["bad"])
+
+
+def test_concurrent_forecasts_through_the_batcher_equal_forecasts_alone():
+    tok = SignalTokenizer(n_bins=32, low=-3, high=3)
+    model = _model(vocab=tok.vocab_size, context=48)
+    lm = LanguageModel(model, tok)
+    batcher = Batcher(model, window=0.2)
+    t = np.arange(40)
+    contexts = [
+        np.sin(2 * np.pi * t / p) * a + b
+        for p, a, b in ((7, 1, 0), (9, 2, 1), (13, 0.5, -2), (5, 3, 4))
+    ]
+    kw = dict(horizon=12, num_samples=6, trend="none")
+    got = _together(
+        [
+            lambda c=c, i=i: forecast(lm, c, seed=i, generate_fn=batcher.generate, **kw)
+            for i, c in enumerate(contexts)
+        ]
+    )
+    for i, (c, f) in enumerate(zip(contexts, got)):
+        alone = forecast(lm, c, seed=i, **kw)
+        np.testing.assert_array_equal(f.ids, alone.ids)
+        np.testing.assert_array_equal(f.samples, alone.samples)
+    assert batcher.status()["largest_batch"] >= 2
