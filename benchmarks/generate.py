@@ -20,6 +20,7 @@ random weights (nothing is downloaded).
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 import warnings
@@ -85,6 +86,13 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="measure each row this many times (a row each) and print the median ratio: "
+        "the batch-1 ratio moves with the machine's state",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument(
         "--compile",
@@ -126,6 +134,7 @@ def main() -> None:
         rule += "---|---|---|---|"
     print(head)
     print(rule)
+    ratios: dict[tuple[str, int], list[float]] = {}
     for name in args.configs.split(","):
         settings = dict(CONFIGS[name])
         settings["context_length"] = max(settings["context_length"], args.prompt + args.new)
@@ -146,7 +155,7 @@ def main() -> None:
             diff = (ours(prompt[:, :64]) - theirs(prompt[:, :64]).logits).abs().max().item()
         tolerance = 1e-3 if args.dtype == "fp32" else 0.5
         assert diff < tolerance, f"the two models disagree (max logit difference {diff})"
-        for batch in (1, args.paths):
+        for batch in [b for b in (1, args.paths) for _ in range(args.runs)]:
             ids = prompt.expand(batch, -1)
 
             run_ours = partial(nt.generate, ours, ids, args.new, seed=0)
@@ -160,6 +169,7 @@ def main() -> None:
                 f"| {name} | {batch} | {n / t_ours:,.0f} | {n / t_theirs:,.0f} | "
                 f"**{t_theirs / t_ours:.2f}x** |"
             )
+            ratios.setdefault((name, batch), []).append(t_theirs / t_ours)
             if args.compile:
                 run_compiled = partial(nt.generate, ours, ids, args.new, seed=0, compile=True)
                 t0 = time.perf_counter()
@@ -176,6 +186,13 @@ def main() -> None:
             if args.graph:
                 row += graph_cells(ours, ids, args, t_theirs, out_ours, n)
             print(row, flush=True)
+    if args.runs > 1:
+        print()
+        for (name, batch), r in ratios.items():
+            print(
+                f"{name}, batch {batch}: median ratio {statistics.median(r):.2f}x over {len(r)} "
+                f"runs (min {min(r):.2f}x, max {max(r):.2f}x)"
+            )
 
 
 #: Peak memory bandwidth (TB/s) by device name, from the data sheets.

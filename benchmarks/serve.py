@@ -73,9 +73,13 @@ def body_for(scenario: str, model: str, client: int, i: int) -> tuple[str, dict[
     return "api/next", {"model": model, "prompt": PROMPT[shift:] + PROMPT[:shift], "top": 10}
 
 
-def start_server(model: str, batching: bool, threads: int) -> tuple[subprocess.Popen[str], str]:
+def start_server(
+    model: str, batching: bool, threads: int, window_ms: float | None = None
+) -> tuple[subprocess.Popen[str], str]:
     env_threads = ["env", f"OMP_NUM_THREADS={threads}"] if threads else []
     flags = [] if batching else ["--no-batching"]
+    if window_ms is not None:
+        flags += ["--batch-window-ms", str(window_ms)]
     proc = subprocess.Popen(
         [*env_threads, sys.executable, "-m", "nexttoken", "serve", model, "--port", "0", *flags],
         stdout=subprocess.PIPE,
@@ -102,7 +106,9 @@ def ask(url: str, path: str, body: dict[str, Any]) -> float:
     return elapsed
 
 
-def load(url: str, scenario: str, model: str, clients: int, requests: int) -> tuple[list[float], float]:
+def load(
+    url: str, scenario: str, model: str, clients: int, requests: int
+) -> tuple[list[float], float]:
     """Latencies of every request and the wall time, ``clients`` threads at once."""
     latencies: list[float] = []
     lock = threading.Lock()
@@ -135,6 +141,12 @@ def main() -> None:
     parser.add_argument("--clients", default="1,20,50", help="numbers of concurrent clients")
     parser.add_argument("--requests", type=int, default=5, help="requests per client")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument(
+        "--window-ms",
+        type=float,
+        default=None,
+        help="the server's --batch-window-ms (default its own)",
+    )
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     print(
@@ -152,7 +164,7 @@ def main() -> None:
             model = write_model(scenario, Path(tmp))
             rates: dict[tuple[bool, int], float] = {}
             for batching in (False, True):
-                proc, url = start_server(model, batching, args.threads)
+                proc, url = start_server(model, batching, args.threads, args.window_ms)
                 try:
                     ask(url, *body_for(scenario, model, 0, 0))  # warm-up
                     for n in counts:

@@ -70,21 +70,28 @@ def test_icl_score_reads_a_falling_curve_as_negative_and_a_flat_one_as_zero():
     assert icl_score(falling) < -1.0
     assert icl_score(np.full(T, 2.5)) == pytest.approx(0.0)
     assert icl_score(np.linspace(1, 2, T)) > 0
-    # positions T/16..T/8 against the last T/8
+    # positions T/16..T/8 against the last T/4
     curve = np.zeros(T)
     curve[4:8] = 1.0
     assert icl_score(curve) == pytest.approx(-1.0)
+    curve[48:] = 0.5
+    assert icl_score(curve) == pytest.approx(-0.5)
 
 
-def test_switch_is_the_sharpest_drop_per_step():
+def test_switch_is_where_the_smoothed_score_gets_halfway_to_its_end():
+    scores = [0.0, 0.0, -0.02, 0.0, -0.9, -0.95, -1.0, -1.0, -1.0]
     recs = [
-        {"step": s, "icl_score": v, "eval_loss": 3.0 - i * 0.1}
-        for i, (s, v) in enumerate([(0, 0.0), (100, -0.05), (200, -0.6), (400, -0.7), (500, -0.8)])
+        {"step": 100 * i, "icl_score": v, "eval_loss": 3.0 - i * 0.1} for i, v in enumerate(scores)
     ]
     sw = switch_step(recs)
-    assert (sw.previous_step, sw.step) == (100, 200)
-    assert sw.score_after == -0.6 and sw.final_score == -0.8
-    assert "100 and 200" in sw.describe()
+    # smoothed: 0, -0.007, -0.007, -0.307, -0.617, ...; the end is -1.0: halfway at step 400
+    assert (sw.previous_step, sw.step) == (300, 400)
+    assert sw.untrained_score == 0.0 and sw.final_score == pytest.approx(-1.0)
+    assert "between steps 300 and 400" in sw.describe()
+    # one evaluation's dip, undone at the next, does not make a switch on its own
+    wobbly = [0.0, 0.0, -0.8, 0.0, 0.0, -0.5, -0.6, -0.6, -0.6]
+    recs = [{"step": 100 * i, "icl_score": v} for i, v in enumerate(wobbly)]
+    assert switch_step(recs).step == 500
     assert switch_step(recs[:1]) is None
     assert switch_step([{"step": 0, "icl_score": -1.0}, {"step": 10, "icl_score": 0.0}]) is None
     # a wiggle of 0.01 is no switch

@@ -2,8 +2,8 @@
 
 A classroom's thirty pages asking one model for next-token tables and forecasts at once would
 otherwise queue one request behind another. A :class:`Batcher` collects the calls that reach
-it from many threads within a short window (a few milliseconds) and runs them as one batch
-on its own worker thread:
+it from many threads while its model works on earlier ones (and, with a ``window``, for that
+long after the first call) and runs them as one batch on its own worker thread:
 
 - next-token distributions of any prompt lengths in one forward pass (prompts padded on the
   right: a causal model's positions never see the tokens after them, so each row's last
@@ -62,7 +62,7 @@ class Batcher:
         self,
         model: GPT,
         *,
-        window: float = 0.005,
+        window: float = 0.0,
         max_rows: int = 4096,
         max_calls: int = 256,
         lock: threading.Lock | None = None,

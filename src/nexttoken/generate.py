@@ -32,16 +32,21 @@ __all__ = ["generate", "stream"]
 _NOISE_NUMBERS = 1 << 16
 
 
-def _prompt_groups(rows: torch.Tensor, n_prompts: int) -> torch.Tensor | None:
-    """If the rows come in ``n_prompts`` equal runs of one prompt each (prompt index ``rows``),
-    the prompt of each run in order; otherwise None."""
+def _prompt_groups(
+    rows: torch.Tensor, n_prompts: int, run: int | None = None
+) -> torch.Tensor | None:
+    """If the rows come in equal runs of one prompt each (prompt index ``rows``), the prompt of
+    each run in order; otherwise None. The runs are ``run`` rows long when given (the groups of
+    ``row_generators``: calls batched together, two of which may share a prompt), else
+    ``B / n_prompts`` (one run per distinct prompt)."""
     B = rows.shape[0]
-    if B % n_prompts:
+    R = run if run is not None else B // max(1, n_prompts)
+    if R < 1 or B % R:
         return None
-    first = rows[:: B // n_prompts]
-    if not torch.equal(rows, first.repeat_interleave(B // n_prompts)):
+    runs = rows.view(B // R, R)
+    if not bool((runs == runs[:, :1]).all()):
         return None
-    return first if first.unique().shape[0] == n_prompts else None
+    return runs[:, 0]
 
 
 def _window_start(n: int, start: int, window: int, keep: int) -> int:
@@ -168,7 +173,13 @@ class _Loop:
         self.cached_upto = 0  # tokens of seq[start:] already in the cache (and prefix)
         if self.use_cache and not self.last_token_only:
             P = T0 - start
-            groups = _prompt_groups(rows, unique.shape[0]) if self.shared_prefill else None
+            sizes = {g.rows for g in self.groups}
+            run = sizes.pop() if len(self.groups) > 1 and len(sizes) == 1 else None
+            groups = None
+            if self.shared_prefill:
+                groups = _prompt_groups(rows, unique.shape[0])
+                if groups is None and run is not None:
+                    groups = _prompt_groups(rows, unique.shape[0], run)
             if groups is not None and not self.static and P < self.window:
                 unique = unique[groups]  # in the order of the rows' groups
                 self.prefix = model.new_cache(unique.shape[0], max_len=P)

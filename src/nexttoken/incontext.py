@@ -16,8 +16,8 @@ Here, for any causal checkpoint (signal or text):
   uses its context);
 - the training loop logs both at every evaluation (``metrics.jsonl``: ``icl_score`` and
   ``eval_loss_by_position``, the curve averaged over up to :data:`PROFILE_BUCKETS` equal spans
-  of positions), and :func:`switch_step` finds the step at which the score dropped most sharply:
-  the "switch" at which the model began to copy;
+  of positions), and :func:`switch_step` finds the steps between which the score got halfway
+  from the untrained model's to the final one: the "switch" at which the model began to copy;
 - :func:`nexttoken.plots.in_context_chart` draws the curves and the score over training.
 """
 
@@ -125,10 +125,11 @@ def loss_by_position(
 
 def icl_score(curve: np.ndarray) -> float:
     """Olsson et al.'s in-context learning score on a loss-by-position ``curve`` ``(T,)``: the
-    mean loss over the last eighth of the window minus the mean over its second sixteenth
-    (positions ``T/16 .. T/8``; at ``T = 192``: the last 24 positions minus positions 12-23;
-    their paper: the 500th token minus the 50th). Negative when later tokens are predicted
-    better, i.e. the model reads its context; about 0 when it does not."""
+    mean loss over the last quarter of the window minus the mean over positions ``T/16 ..
+    T/8`` (at ``T = 192``: positions 144-191 against 12-23; their paper takes the 500th token
+    of a 512-token context against the 50th, averaged over many contexts). Negative when
+    later tokens are predicted better, i.e. the model reads its context; about 0 when it does
+    not."""
     curve = np.asarray(curve, dtype=np.float64)
     T = curve.shape[-1]
     if T < 16:
@@ -136,7 +137,7 @@ def icl_score(curve: np.ndarray) -> float:
         late = curve[..., max(1, T // 2) :]
     else:
         early = curve[..., T // 16 : T // 8]
-        late = curve[..., T - T // 8 :]
+        late = curve[..., T - T // 4 :]
     return float(np.nanmean(late) - np.nanmean(early))
 
 
@@ -153,13 +154,16 @@ def bucket_means(curve: np.ndarray, buckets: int = PROFILE_BUCKETS) -> list[floa
 
 @dataclass
 class Switch:
-    """When the in-context score fell fastest between two evaluations of a run."""
+    """When the in-context score of a run fell: the evaluation at which it first got halfway
+    from the untrained model's score to the run's final one."""
 
     step: int
-    """The evaluation step that ended the sharpest drop (the "switch")."""
+    """The first evaluation step at or past the halfway mark (the "switch")."""
     previous_step: int
+    """The evaluation before it: the switch happened between the two."""
     score_before: float
     score_after: float
+    untrained_score: float
     final_score: float
     eval_loss_before: float | None
     eval_loss_after: float | None
@@ -169,9 +173,10 @@ class Switch:
         if self.eval_loss_before is not None and self.eval_loss_after is not None:
             loss = f"; held-out loss {self.eval_loss_before:.3f} -> {self.eval_loss_after:.3f} nats/token"
         return (
-            f"the in-context score fell most sharply between steps {self.previous_step} and "
-            f"{self.step}: {self.score_before:+.3f} -> {self.score_after:+.3f} nats/token "
-            f"(final {self.final_score:+.3f}){loss}"
+            f"the in-context score got halfway from the untrained model's {self.untrained_score:+.3f} "
+            f"to its final {self.final_score:+.3f} nats/token between steps {self.previous_step} "
+            f"and {self.step} ({self.score_before:+.3f} -> {self.score_after:+.3f}, smoothed over "
+            f"neighbouring evaluations){loss}"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -204,29 +209,29 @@ MIN_SWITCH_DROP = 0.05
 
 
 def switch_step(records: list[dict[str, Any]]) -> Switch | None:
-    """The step at which the in-context score (``icl_score`` of ``records``, as
-    :func:`read_profiles` gives them) dropped most between two consecutive evaluations, per
-    step elapsed. None with fewer than two records, or when the last score is not at least
-    :data:`MIN_SWITCH_DROP` below the first (no in-context learning appeared)."""
+    """The switch of a run, from its evaluation records (``icl_score`` of each, as
+    :func:`read_profiles` gives them): each score is averaged with its neighbours (the score of
+    one evaluation wobbles), and the switch is the first evaluation whose smoothed score is
+    halfway, or further, from the untrained model's to the last one's. None with fewer than
+    two records, or when the last smoothed score is not at least :data:`MIN_SWITCH_DROP` below
+    the first (no in-context learning appeared)."""
     if len(records) < 2:
         return None
-    if float(records[-1]["icl_score"]) > float(records[0]["icl_score"]) - MIN_SWITCH_DROP:
+    raw = np.array([float(r["icl_score"]) for r in records])
+    smooth = np.array([raw[max(0, i - 1) : i + 2].mean() for i in range(raw.size)])
+    smooth[0] = raw[0]  # the untrained model is its own reference
+    first, last = smooth[0], smooth[-1]
+    if last > first - MIN_SWITCH_DROP:
         return None
-    best, best_rate = None, 0.0
-    for a, b in zip(records[:-1], records[1:]):
-        span = max(1, int(b["step"]) - int(a["step"]))
-        rate = (float(a["icl_score"]) - float(b["icl_score"])) / span
-        if rate > best_rate:
-            best, best_rate = (a, b), rate
-    if best is None:
-        return None
-    a, b = best
+    i = int(np.flatnonzero(smooth <= (first + last) / 2)[0])
+    a, b = records[max(0, i - 1)], records[i]
     return Switch(
         step=int(b["step"]),
         previous_step=int(a["step"]),
-        score_before=float(a["icl_score"]),
-        score_after=float(b["icl_score"]),
-        final_score=float(records[-1]["icl_score"]),
+        score_before=float(smooth[max(0, i - 1)]),
+        score_after=float(smooth[i]),
+        untrained_score=float(first),
+        final_score=float(last),
         eval_loss_before=a.get("eval_loss"),
         eval_loss_after=b.get("eval_loss"),
     )

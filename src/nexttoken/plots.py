@@ -245,7 +245,9 @@ def in_context_chart(
         steps, values = zip(*scores)
         ax2.plot(steps, values, "o-", ms=3, lw=1.2)
         if switch is not None:
-            ax2.axvspan(switch[0], switch[1], color="tab:orange", alpha=0.25, label="the switch")
+            ax2.axvspan(
+                switch[0], switch[1], color="tab:orange", alpha=0.25, label="the switch (halfway)"
+            )
             ax2.legend(fontsize=8)
         ax2.axhline(0, color="0.5", lw=0.8)
         ax2.set_xlabel("training step")

@@ -41,8 +41,11 @@ def check_sampling_args(
         raise ValueError(f"top_p must be in (0, 1] (got {top_p})")
     if min_p is not None and not 0 <= min_p <= 1:
         raise ValueError(f"min_p must be in [0, 1] (got {min_p})")
-    if repetition_penalty is not None and not repetition_penalty > 0:
-        raise ValueError(f"repetition_penalty must be > 0 (got {repetition_penalty}); 1 means none")
+    if repetition_penalty is not None and not 1e-3 <= repetition_penalty <= 1e3:
+        raise ValueError(
+            f"repetition_penalty must be between 0.001 and 1000 (got {repetition_penalty}); "
+            "1 means none, 1.1-1.5 is usual"
+        )
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:

@@ -24,8 +24,9 @@ and what to change. Requests are capped at :data:`MAX_BODY` bytes, and the work 
 may ask for is capped too (:data:`MAX_NEW_TOKENS`, :data:`MAX_FORECAST_VALUES`, ...).
 
 Each model has a :class:`nexttoken.batching.Batcher`: ``next``, ``generate`` and ``forecast``
-requests that arrive within ``batch_window`` seconds of each other are decoded as one batch,
-each with its own seed, so that each gets the tokens it would get alone. The other endpoints
+requests that arrive while the model works on others (or within ``batch_window`` seconds of the
+first) are decoded as one batch, each with its own seed, so that each gets the tokens it would
+get alone. The other endpoints
 take the model's lock, which the batcher also holds while it works: one model works on one
 thing at a time, and the page and other models stay responsive.
 """
@@ -40,7 +41,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .analysis import next_token_probs, sample_frequencies, top_tokens
 from .batching import Batcher
@@ -86,7 +87,7 @@ class ModelPool:
         specs: list[str],
         device: str = "cpu",
         allow_pickle: bool = False,
-        batch_window: float = 0.005,
+        batch_window: float = 0.0,
         batching: bool = True,
     ):
         self.models: dict[str, LanguageModel] = {}
@@ -142,8 +143,25 @@ def describe_model(name: str, lm: LanguageModel) -> dict[str, Any]:
 
 # --- requests --------------------------------------------------------------------------------
 
-Seed = Annotated[int, Field(ge=SEED_RANGE[0], le=SEED_RANGE[1])]
-Values = Annotated[list[float | None], Field(max_length=MAX_PROMPT)]
+
+def _whole(value: Any) -> Any:
+    """A float with no fractional part as an int: JSON Schema's integers include 3.0."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Whole numbers within limits: 3 or 3.0, not "3" or 3.5 (the limits stay in the JSON schema).
+_Whole = BeforeValidator(_whole)
+Seed = Annotated[int, Field(ge=SEED_RANGE[0], le=SEED_RANGE[1]), _Whole]
+TopK = Annotated[int, Field(ge=1), _Whole]
+Top = Annotated[int, Field(ge=1, le=MAX_TOP), _Whole]
+NewTokens = Annotated[int, Field(ge=1, le=MAX_NEW_TOKENS), _Whole]
+Draws = Annotated[int, Field(ge=1, le=MAX_DRAWS), _Whole]
+Horizon = Annotated[int, Field(ge=1, le=MAX_HORIZON), _Whole]
+Samples = Annotated[int, Field(ge=1, le=MAX_SAMPLES), _Whole]
+Value = Annotated[float, Field(ge=-MAX_VALUE, le=MAX_VALUE)]
+Values = Annotated[list[Value | None], Field(max_length=MAX_PROMPT)]
 
 
 class Request(BaseModel):
@@ -156,7 +174,7 @@ class Request(BaseModel):
 
 class SamplingFields(BaseModel):
     temperature: float = Field(1.0, ge=0, le=100, description="0 = greedy; <1 sharpens")
-    top_k: int | None = Field(None, ge=1, description="sample among the K most probable tokens")
+    top_k: TopK | None = Field(None, description="sample among the K most probable tokens")
     top_p: float | None = Field(None, gt=0, le=1, description="nucleus: smallest set with mass P")
     min_p: float | None = Field(None, ge=0, le=1, description="drop tokens below MIN_P x top")
 
@@ -169,31 +187,35 @@ class PromptRequest(Request):
 
 
 class NextRequest(PromptRequest):
-    top: int = Field(10, ge=1, le=MAX_TOP, description="rows of the table")
+    top: Top = Field(10, description="rows of the table")
 
 
 class DistributionRequest(NextRequest, SamplingFields):
-    repetition_penalty: float | None = Field(None, gt=0, le=100)
+    repetition_penalty: float | None = Field(None, ge=1e-3, le=1e3)
 
 
 class GenerateRequest(PromptRequest, SamplingFields):
-    max_new_tokens: int = Field(1, ge=1, le=MAX_NEW_TOKENS)
+    max_new_tokens: NewTokens = 1
     greedy: bool = False
-    repetition_penalty: float | None = Field(None, gt=0, le=100)
+    repetition_penalty: float | None = Field(None, ge=1e-3, le=1e3)
     seed: Seed | None = None
     last_token_only: bool = Field(False, description="predict each token from the last alone")
 
 
 class FrequenciesRequest(NextRequest, SamplingFields):
-    n: int = Field(1000, ge=1, le=MAX_DRAWS, description="draws")
+    n: Draws = Field(1000, description="draws")
     seed: Seed | None = None
-    repetition_penalty: float | None = Field(None, gt=0, le=100)
+    repetition_penalty: float | None = Field(None, ge=1e-3, le=1e3)
 
 
 SeriesInput = Values | list[Values] | dict[str, Values]
 
 
 class StepsRequest(Request, SamplingFields):
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["series"]}, {"required": ["csv"]}]}
+    )
+
     series: SeriesInput | None = Field(
         None,
         description="numbers, lists of numbers (several series), or an object of name -> "
@@ -202,12 +224,12 @@ class StepsRequest(Request, SamplingFields):
     csv: Annotated[str, Field(max_length=MAX_BODY)] | None = Field(
         None, description="the text of a CSV file in any form `nexttoken forecast` reads"
     )
-    horizon: int = Field(24, ge=1, le=MAX_HORIZON)
+    horizon: Horizon = 24
     seed: Seed = 0
 
 
 class ForecastRequest(StepsRequest):
-    samples: int = Field(20, ge=1, le=MAX_SAMPLES, description="sample paths per series")
+    samples: Samples = Field(20, description="sample paths per series")
     trend: Literal["auto", "linear", "none"] = "auto"
     paths: bool = Field(False, description="add the sample paths and contexts")
 
@@ -969,14 +991,26 @@ _ROUTE_MODELS: dict[str, type[BaseModel]] = {
 
 
 def _limits(model: type[BaseModel]) -> dict[str, tuple[Any, Any]]:
-    out = {}
-    for name, info in model.model_fields.items():
-        lo = hi = None
-        for m in info.metadata:
-            lo = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else lo
-            lo = getattr(m, "gt", None) if getattr(m, "gt", None) is not None else lo
-            hi = getattr(m, "le", None) if getattr(m, "le", None) is not None else hi
-            hi = getattr(m, "lt", None) if getattr(m, "lt", None) is not None else hi
+    """Each field's (minimum, maximum) as the request's JSON schema states them."""
+    out: dict[str, tuple[Any, Any]] = {}
+    for name, prop in model.model_json_schema().get("properties", {}).items():
+        options = [prop, *prop.get("anyOf", [])]
+        lo = next(
+            (
+                o.get("minimum", o.get("exclusiveMinimum"))
+                for o in options
+                if "minimum" in o or "exclusiveMinimum" in o
+            ),
+            None,
+        )
+        hi = next(
+            (
+                o.get("maximum", o.get("exclusiveMaximum"))
+                for o in options
+                if "maximum" in o or "exclusiveMaximum" in o
+            ),
+            None,
+        )
         out[name] = (lo, hi)
     out["_keys"] = (tuple(sorted(model.model_fields, key=lambda k: k != "model")), None)
     return out

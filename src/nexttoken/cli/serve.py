@@ -37,9 +37,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--batch-window-ms",
         type=float,
-        default=5.0,
-        help="requests to one model that arrive within this many milliseconds are decoded as "
-        "one batch, each with its own seed (default 5)",
+        default=0.0,
+        help="requests to one model that arrive while it works on others are decoded as one "
+        "batch, each with its own seed; this also waits up to W ms after a request for more "
+        "(default 0: no wait, which measured best, see docs/performance.md)",
     )
     p.add_argument(
         "--no-batching",
