@@ -398,7 +398,7 @@ Trained here on {platform.machine()} with {torch.get_num_threads()} CPU threads,
 | model | GPT, {s["n_layer"]} layers, width {s["n_embd"]}, {s["n_head"]} heads, {s["activation"]} MLP, context {s["context"]}, {model.num_params() / 1e6:.2f}M parameters |
 | tokenizer | {s["scaling"]} scaling, {s["bins"]} uniform bins from {s["low"]} to {s["high"]} (+ PAD, EOS, MASK) |
 | data | {s["n_series"]} generated series of {s["series_length"]} steps, {len(s["families"])} families{_weights_text(s)} |
-| training | {s["steps"]} steps x {s["batch_size"]} windows, AdamW, peak lr {s["lr"]}, warmup + cosine |
+| training | {s["steps"]} steps x {s["batch_size"]} windows, AdamW, peak lr {s["lr"]}, warmup + cosine to {s["min_lr_ratio"]:g} x the peak |
 | training time | {r["train_seconds"]:.1f} s ({r["tokens_per_second"]:,.0f} tokens/s) |
 | final loss | train {r["final_train_loss"]:.4f}, held-out {r["final_eval_loss"]:.4f} nats/token |
 | forecasting time | {r["forecast_seconds"]:.1f} s for {2 * s["sine_eval_series"] + (len(r["per_family"]) - 2) * s["eval_series"]} series x {s["samples"]} paths x {s["horizon"]} steps |
