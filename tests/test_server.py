@@ -455,3 +455,21 @@ def test_concurrent_requests_are_batched_and_each_gets_what_it_gets_alone(
     assert status[signal_checkpoint]["largest_batch"] >= 2
     assert status[text_checkpoint]["largest_batch"] >= 2
     assert status[signal_checkpoint]["queued"] == 0
+
+
+def test_every_example_in_the_schema_is_answered(client):
+    # /docs fills these in for "Try it out": each names a loaded model of the right kind
+    spec = client.get("/openapi.json").json()
+    routes = {
+        "NextRequest": "/api/next",
+        "GenerateRequest": "/api/generate",
+        "ForecastRequest": "/api/forecast",
+        "StepsRequest": "/api/steps",
+        "DistributionRequest": "/api/distribution",
+        "FrequenciesRequest": "/api/frequencies",
+    }
+    for name, path in routes.items():
+        (example,) = spec["components"]["schemas"][name]["examples"]
+        assert example["model"] in (client.text_model, client.signal_model)
+        res = client.post(path, json=example)
+        assert res.status_code == 200, (path, res.text)

@@ -187,14 +187,40 @@ class PromptRequest(Request):
 
 
 class NextRequest(PromptRequest):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"model": "MODEL", "prompt": "see you", "top": 10}]}
+    )
+
     top: Top = Field(10, description="rows of the table")
 
 
 class DistributionRequest(NextRequest, SamplingFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"model": "MODEL", "prompt": "see you", "top": 10, "temperature": 0.8, "top_p": 0.9}
+            ]
+        }
+    )
+
     repetition_penalty: float | None = Field(None, ge=1e-3, le=1e3)
 
 
 class GenerateRequest(PromptRequest, SamplingFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "MODEL",
+                    "prompt": "see you",
+                    "max_new_tokens": 8,
+                    "temperature": 0.8,
+                    "seed": 0,
+                }
+            ]
+        }
+    )
+
     max_new_tokens: NewTokens = 1
     greedy: bool = False
     repetition_penalty: float | None = Field(None, ge=1e-3, le=1e3)
@@ -203,17 +229,28 @@ class GenerateRequest(PromptRequest, SamplingFields):
 
 
 class FrequenciesRequest(NextRequest, SamplingFields):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"model": "MODEL", "prompt": "see you", "n": 1000, "top": 10, "seed": 0}]
+        }
+    )
+
     n: Draws = Field(1000, description="draws")
     seed: Seed | None = None
     repetition_penalty: float | None = Field(None, ge=1e-3, le=1e3)
 
 
 SeriesInput = Values | list[Values] | dict[str, Values]
+#: Two periods of a sine, the example the API's page (/docs) fills in.
+_EXAMPLE_SERIES: list[Any] = [round(math.sin(2 * math.pi * t / 12), 4) for t in range(24)]
 
 
 class StepsRequest(Request, SamplingFields):
     model_config = ConfigDict(
-        json_schema_extra={"anyOf": [{"required": ["series"]}, {"required": ["csv"]}]}
+        json_schema_extra={
+            "anyOf": [{"required": ["series"]}, {"required": ["csv"]}],
+            "examples": [{"model": "MODEL", "series": _EXAMPLE_SERIES, "horizon": 12, "seed": 0}],
+        }
     )
 
     series: SeriesInput | None = Field(
@@ -229,6 +266,21 @@ class StepsRequest(Request, SamplingFields):
 
 
 class ForecastRequest(StepsRequest):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [{"required": ["series"]}, {"required": ["csv"]}],
+            "examples": [
+                {
+                    "model": "MODEL",
+                    "series": _EXAMPLE_SERIES,
+                    "horizon": 12,
+                    "samples": 20,
+                    "seed": 0,
+                }
+            ],
+        }
+    )
+
     samples: Samples = Field(20, description="sample paths per series")
     trend: Literal["auto", "linear", "none"] = "auto"
     paths: bool = Field(False, description="add the sample paths and contexts")
@@ -886,10 +938,17 @@ def create_app(pool: ModelPool) -> Any:
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
+            names = list(pool.models)
             for component in schema.get("components", {}).get("schemas", {}).values():
                 model = component.get("properties", {}).get("model")
-                if model is not None and list(pool.models):
-                    model["enum"] = list(pool.models)
+                if model is not None and names:
+                    model["enum"] = names
+                for example in component.get("examples", []):
+                    if example.get("model") == "MODEL" and names:
+                        name = _example_model(pool, component.get("title", ""))
+                        example["model"] = name
+                        if "prompt" in example and pool.models[name].is_signal:
+                            example["prompt"] = "0,0.5,0.87,1,0.87,0.5,0,-0.5,-0.87,-1"
             app.openapi_schema = schema
         return app.openapi_schema
 
@@ -904,6 +963,16 @@ def create_app(pool: ModelPool) -> Any:
         app.mount("/docs-assets", StaticFiles(directory=docs_assets), name="docs-assets")
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     return _BodyLimit(app, MAX_BODY)
+
+
+def _example_model(pool: ModelPool, request: str) -> str:
+    """The model the page's example of ``request`` names: a signal model for forecasts, a text
+    model (if any) for the token routes."""
+    want_signal = request in ("ForecastRequest", "StepsRequest")
+    for name, lm in pool.models.items():
+        if lm.is_signal == want_signal:
+            return name
+    return next(iter(pool.models))
 
 
 def _swagger_assets() -> Path | None:
