@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 
 from . import (
+    backtest,
     demo,
     evaluate,
     export_hf,
@@ -41,6 +42,7 @@ _MODULES = (
     export_hf,
     infill,
     evaluate,
+    backtest,
     in_context,
     serve,
     models,

@@ -63,37 +63,43 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def run(args: argparse.Namespace) -> int:
-    import shlex
-
-    from ..baselines import BASELINES, ModelForecaster, baseline
-    from ..evaluate import run, suite_tasks, write_report
+def build_forecasters(
+    models: list[str],
+    baselines: str,
+    trend: str,
+    allow_pickle: bool = False,
+    season: int | None = None,
+    command: str = "evaluate",
+) -> list[Any]:
+    """The forecasters of ``evaluate`` and ``backtest``: each model under each trend choice,
+    then the baselines named (seasonal naive always, the reference of the relative scores)."""
+    from ..baselines import BASELINES, ModelForecaster, SeasonalNaive, baseline
     from ..forecast import TRENDS
     from ..lm import load
 
-    keys = [k.strip() for k in args.baselines.split(",") if k.strip() and k.strip() != "none"]
+    keys = [k.strip() for k in baselines.split(",") if k.strip() and k.strip() != "none"]
     unknown = [k for k in keys if k not in BASELINES]
     if unknown:
         raise CLIError(f"--baselines: unknown {unknown}; choose from {', '.join(BASELINES)}, none")
-    trends = [t.strip() for t in args.trend.split(",") if t.strip()]
+    trends = [t.strip() for t in trend.split(",") if t.strip()]
     wrong = [t for t in trends if t not in TRENDS]
     if not trends or wrong:
-        raise CLIError(f"--trend: unknown {wrong or args.trend!r}; choose from {', '.join(TRENDS)}")
+        raise CLIError(f"--trend: unknown {wrong or trend!r}; choose from {', '.join(TRENDS)}")
     if "seasonal" not in keys:
         keys.insert(0, "seasonal")  # the reference of the relative scores
     forecasters: list[Any] = []
-    for path in args.model:
-        lm = load(path, allow_pickle=args.allow_pickle)
+    for path in models:
+        lm = load(path, allow_pickle=allow_pickle)
         if not lm.is_signal or not lm.model.config.causal:
             raise CLIError(
-                f"{path}: evaluate needs a causal signal model (a GPT trained on series)"
+                f"{path}: {command} needs a causal signal model (a GPT trained on series)"
             )
         base = Path(path).name or str(path)
         for t in dict.fromkeys(trends):
             name = base if t == "auto" else f"{base} (trend {t})"
             forecasters.append(ModelForecaster(lm, name=name, trend=t))
     for key in keys:
-        b = baseline(key)
+        b = SeasonalNaive(period=season) if key == "seasonal" else baseline(key)
         if key in ("ets", "arima"):
             try:
                 import statsforecast  # noqa: F401
@@ -104,6 +110,15 @@ def run(args: argparse.Namespace) -> int:
                 )
                 continue
         forecasters.append(b)
+    return forecasters
+
+
+def run(args: argparse.Namespace) -> int:
+    import shlex
+
+    from ..evaluate import run, suite_tasks, write_report
+
+    forecasters = build_forecasters(args.model, args.baselines, args.trend, args.allow_pickle)
     tasks = suite_tasks(args.suite, n_series=args.series)
     print(
         f"evaluating {len(forecasters)} forecasters on {len(tasks)} datasets "
