@@ -22,7 +22,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "of each series of IN.csv (any form `forecast --input` reads), forecast them with each "
         "MODEL and the classical baselines from everything before, and print a leaderboard: "
         "relative WQL and MASE against seasonal naive (geometric means over windows; below 1 "
-        "beats it), 80%% band coverage, seconds. --out also writes report.md, leaderboard.csv, "
+        "beats it), 80% band coverage, seconds. --out also writes report.md, leaderboard.csv, "
         "results.csv (every metric of every series and window) and fan charts of the last window.",
     )
     p.add_argument(
