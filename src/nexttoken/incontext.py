@@ -138,6 +138,8 @@ def icl_score(curve: np.ndarray) -> float:
     else:
         early = curve[..., T // 16 : T // 8]
         late = curve[..., T - T // 4 :]
+    if np.isnan(early).all() or np.isnan(late).all():  # e.g. only a tail of each window scored
+        return math.nan
     return float(np.nanmean(late) - np.nanmean(early))
 
 
@@ -198,7 +200,7 @@ def read_profiles(metrics: str | Path) -> list[dict[str, Any]]:
             r = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line torn by a kill
-        if isinstance(r, dict) and "icl_score" in r and "step" in r:
+        if isinstance(r, dict) and r.get("icl_score") is not None and "step" in r:
             by_step[int(r["step"])] = r
     return [by_step[s] for s in sorted(by_step)]
 

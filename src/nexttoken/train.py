@@ -14,19 +14,21 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from .checkpoint import (
     CheckpointError,
     atomic_write,
     load_training_state,
+    model_tensors,
     read_config,
     save_checkpoint,
     save_training_state,
@@ -82,6 +84,9 @@ class TrainConfig:
     """``fp32``, or ``bf16``: autocast matmuls to bfloat16 (weights and optimizer stay fp32)."""
     compile: bool = False
     """``torch.compile`` the model (pays off on GPUs; on CPUs it has not, see docs/performance.md)."""
+    patience: int = 0
+    """Early stopping: stop after this many evaluations in a row without a lower held-out loss,
+    and keep the weights of the best one (0: off, train all ``steps``)."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -103,6 +108,10 @@ class TrainConfig:
             raise ValueError("warmup_steps must be >= 0, or -1 for 5% of steps")
         if self.grad_clip < 0:
             raise ValueError("grad_clip must be >= 0 (0 turns clipping off)")
+        if self.patience < 0:
+            raise ValueError(
+                f"patience must be >= 0 (0 turns early stopping off; got {self.patience})"
+            )
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16 (got {self.precision!r})")
         if self.batch_size % self.grad_accum_steps:
@@ -197,6 +206,10 @@ class TrainResult:
     eval_loss: float
     seconds: float
     tokens_per_second: float
+    stopped_early: bool = False
+    """True when early stopping ended the run before ``steps`` (``step`` is where it stopped)."""
+    best_step: int | None = None
+    """With early stopping: the step whose weights were kept (``eval_loss`` is its loss)."""
 
 
 @torch.no_grad()
@@ -229,7 +242,7 @@ def evaluate_held_out(
                 total += float(_loss(model, x.to(device), y.to(device)))
                 continue
             losses = position_losses(model, x.to(device), y)  # (B, T), NaN where ignored
-        valid = ~torch.isnan(losses)
+        valid = y != IGNORE  # a diverged model's NaN loss stays NaN: it must not read as 0
         zeroed = torch.where(valid, losses, 0.0).double()
         total += float(zeroed.sum() / valid.sum().clamp_min(1))
         sums = zeroed.sum(0) if sums is None else sums + zeroed.sum(0)
@@ -238,11 +251,23 @@ def evaluate_held_out(
     extra: dict[str, Any] = {}
     if sums is not None and counts is not None:
         curve = torch.where(counts > 0, sums / counts.clamp_min(1), math.nan).numpy()
+        score = icl_score(curve)
         extra = {
-            "icl_score": round(icl_score(curve), 5),
+            "icl_score": round(score, 5) if math.isfinite(score) else None,
             "eval_loss_by_position": bucket_means(curve),
         }
     return total / config.eval_batches, extra
+
+
+def _agree(stop: bool, dist_info: Distributed, device: str) -> bool:
+    """Rank 0's early-stopping decision, on every rank."""
+    if not dist_info.active:
+        return stop
+    import torch.distributed as dist
+
+    flag = torch.tensor([1.0 if stop else 0.0], device=device)
+    dist.broadcast(flag, src=0)
+    return bool(flag.item())
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -408,6 +433,7 @@ def _start_step(
     config: TrainConfig,
     dist_info: Distributed,
     resume: bool,
+    stopping: _EarlyStopping,
 ) -> int:
     """The step to start from: 0 for a new run (refusing to overwrite a checkpoint), else the
     saved step, with the weights, optimizer and random states read back."""
@@ -432,11 +458,17 @@ def _start_step(
             "resume with the same architecture flags (or none) or start a new --out"
         )
     start, rng, header = load_training_state(out, model, optimizer)
+    stopping.restore(header.get("early_stopping"), out)
     torch.set_rng_state(rng.get(f"torch.rank{dist_info.rank}", rng["torch"]))
     data_gen.set_state(rng["data"])
     if start >= config.steps:
         raise CheckpointError(
             f"--resume: {out} is already at step {start} of {config.steps}; pass a larger --steps to go on"
+        )
+    if stopping.stopped:
+        raise CheckpointError(
+            f"--resume: {out} stopped early at step {start} (no better held-out loss in "
+            f"{stopping.bad} evaluations; best at step {stopping.best_step}); nothing to resume"
         )
     saved_world = int(header.get("world_size", 1))
     if saved_world != dist_info.world_size and dist_info.main:
@@ -475,6 +507,7 @@ def _save(
     dist_info: Distributed,
     step: int,
     extra: dict[str, Any],
+    stopping: _EarlyStopping | None = None,
 ) -> None:
     """Write the checkpoint and the training state of ``step`` (rank 0; the others wait)."""
     rng = {"torch": torch.get_rng_state(), "data": data_gen.get_state()}
@@ -487,9 +520,91 @@ def _save(
     if dist_info.main:
         # Training state first: a kill between the two files leaves a resumable pair.
         meta = {"train": config.to_dict(), "world_size": dist_info.world_size}
+        if stopping is not None and stopping.on:
+            meta["early_stopping"] = stopping.state()
         save_training_state(out, model, optimizer, step=step, rng=rng, meta=meta)
-        save_checkpoint(out, model, tokenizer, step=step, extra=extra)
+        if stopping is not None and stopping.on and stopping.has_best(out):
+            # the checkpoint holds the best weights so far; the training state the latest
+            with stopping.best_weights(model, out):
+                extra = {**extra, "early_stopping": stopping.state()}
+                save_checkpoint(out, model, tokenizer, step=step, extra=extra)
+        else:
+            save_checkpoint(out, model, tokenizer, step=step, extra=extra)
     _barrier(dist_info)  # no rank runs ahead of a checkpoint that is still being written
+
+
+class _EarlyStopping:
+    """The best held-out loss so far, its step, and evaluations since (``best.safetensors``)."""
+
+    FILE = "best.safetensors"
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.best = math.inf
+        self.best_step = 0
+        self.bad = 0
+        self.stopped = False
+
+    @property
+    def on(self) -> bool:
+        return self.patience > 0
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "best_eval_loss": self.best if math.isfinite(self.best) else None,
+            "best_step": self.best_step,
+            "evaluations_without_gain": self.bad,
+            "stopped": self.stopped,
+            "patience": self.patience,
+        }
+
+    def restore(self, saved: dict[str, Any] | None, out: Path) -> None:
+        if not saved or not self.on:
+            return
+        best = saved.get("best_eval_loss")
+        self.best = math.inf if best is None else float(best)
+        self.best_step = int(saved.get("best_step", 0))
+        self.bad = int(saved.get("evaluations_without_gain", 0))
+        self.stopped = bool(saved.get("stopped", False))
+        if math.isfinite(self.best) and not (out / self.FILE).is_file():
+            raise CheckpointError(
+                f"--resume: {out}/{self.FILE} (the best weights of early stopping) is missing"
+            )
+
+    def update(self, eval_loss: float, step: int, model: GPT, out: Path, main: bool) -> bool:
+        """Count one evaluation; keep the weights if best. True when training should stop."""
+        if not self.on:
+            return False
+        if eval_loss < self.best:
+            self.best, self.best_step, self.bad = eval_loss, step, 0
+            if main:
+                out.mkdir(parents=True, exist_ok=True)
+                state = model_tensors(model)
+                atomic_write(out / self.FILE, lambda p: save_file(state, str(p)))
+        else:
+            self.bad += 1
+        self.stopped = self.bad >= self.patience
+        return self.stopped
+
+    def has_best(self, out: Path) -> bool:
+        return math.isfinite(self.best) and (out / self.FILE).is_file()
+
+    @contextlib.contextmanager
+    def best_weights(self, model: GPT, out: Path) -> Iterator[None]:
+        """The model holds the best weights inside the block, its own again after it."""
+        current = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        _load_best(model, out / self.FILE)
+        try:
+            yield
+        finally:
+            model.load_state_dict(current)
+
+
+def _load_best(model: GPT, path: Path) -> None:
+    tensors = load_file(str(path), device=str(next(model.parameters()).device))
+    if model.config.tie_word_embeddings:
+        tensors.setdefault("lm_head.weight", tensors["transformer.wte.weight"])
+    model.load_state_dict(tensors)
 
 
 class _Progress:
@@ -551,8 +666,9 @@ class _Progress:
         lr: float,
         evaluate: Callable[[], tuple[float, dict[str, Any]]],
         metrics: Any,
-    ) -> None:
-        """After step ``done``: the train loss and eval loss when they are due, written out."""
+    ) -> bool:
+        """After step ``done``: the train loss and eval loss when they are due, written out.
+        True when an evaluation ran (rank 0)."""
         config = self.config
         last = done == config.steps
         record: dict[str, Any] = {}
@@ -565,7 +681,10 @@ class _Progress:
                 self.bar.write(
                     f"step {done}: train loss {self.train_loss:.4f}, eval loss {self.eval_loss:.4f}"
                 )
+            self._write(record, metrics)
+            return True
         self._write(record, metrics)
+        return False
 
     def log_start(self, evaluate: Callable[[], tuple[float, dict[str, Any]]], metrics: Any) -> None:
         """A new run's step-0 record: the untrained model's held-out loss (and loss by position)."""
@@ -601,7 +720,8 @@ def _train(
     data_gen = torch.Generator().manual_seed(config.seed)
     # Dropout differs per rank (each sees other rows); the data generator is the same everywhere.
     torch.manual_seed(config.seed + dist_info.rank)
-    start = _start_step(model, optimizer, data_gen, out, config, dist_info, resume)
+    stopping = _EarlyStopping(config.patience)
+    start = _start_step(model, optimizer, data_gen, out, config, dist_info, resume, stopping)
     if dist_info.main:
         out.mkdir(parents=True, exist_ok=True)
     extra = {**(extra_config or {}), "train": config.to_dict()}
@@ -617,6 +737,9 @@ def _train(
         held_out = lambda: evaluate_held_out(model, val_data, config, device)  # noqa: E731
         if start == 0:
             progress.log_start(held_out, metrics)
+            if dist_info.main:  # the starting weights are a candidate too (a fine-tune may hurt)
+                stopping.update(progress.eval_loss, 0, model, out, main=True)
+        done = start
         for step in range(start, config.steps):
             lr = lr_at(step, config)
             x, y = train_data.batch(config.batch_size, data_gen)
@@ -626,14 +749,45 @@ def _train(
                 train_step(net, optimizer, x, y, config, lr), x.numel() * dist_info.world_size
             )
             done = step + 1
-            progress.log(done, lr, held_out, metrics)
-            if done % config.save_every == 0 or done == config.steps:
-                _save(out, model, tokenizer, optimizer, data_gen, config, dist_info, done, extra)
+            evaluated = progress.log(done, lr, held_out, metrics)
+            stop = evaluated and stopping.update(
+                progress.eval_loss, done, model, out, dist_info.main
+            )
+            stop = _agree(stop, dist_info, device) if stopping.on else False
+            if done % config.save_every == 0 or done == config.steps or stop:
+                _save(
+                    out,
+                    model,
+                    tokenizer,
+                    optimizer,
+                    data_gen,
+                    config,
+                    dist_info,
+                    done,
+                    extra,
+                    stopping,
+                )
             progress.bar.update(1)
+            if stop:
+                if dist_info.main:
+                    progress.bar.write(
+                        f"early stopping at step {done}: no lower held-out loss in "
+                        f"{stopping.bad} evaluations; keeping step {stopping.best_step} "
+                        f"(eval loss {stopping.best:.4f})"
+                    )
+                break
     progress.bar.close()
+    if stopping.has_best(out):  # hand back the weights that were saved
+        _load_best(model, out / stopping.FILE)
     model.gradient_checkpointing = False
     seconds = time.perf_counter() - progress.t_start
-    trained = (config.steps - start) * progress.tokens_per_step
+    trained = (done - start) * progress.tokens_per_step
     return TrainResult(
-        config.steps, progress.train_loss, progress.eval_loss, seconds, trained / max(seconds, 1e-9)
+        done,
+        progress.train_loss,
+        stopping.best if stopping.has_best(out) else progress.eval_loss,
+        seconds,
+        trained / max(seconds, 1e-9),
+        stopped_early=stopping.stopped,
+        best_step=stopping.best_step if stopping.on else None,
     )

@@ -28,11 +28,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--suite",
-        choices=["oscillators", "levels", "real", "all"],
+        choices=["oscillators", "levels", "real-dev", "real-test", "all"],
         default="oscillators",
         help="oscillators (10 families, clean and noisy), levels (the families with random levels "
-        "and trends, offset sines, airline-like series), real (series bundled with statsmodels) "
-        "or all (default oscillators)",
+        "and trends, offset sines, airline-like series), real-dev or real-test (81 real series "
+        "bundled with pip packages, 5-minute to yearly, split once: choose knobs on real-dev, "
+        "report real-test; needs nexttoken[realdata]) or all (default oscillators)",
     )
     p.add_argument("--out", required=True, help="directory for report.md, results.csv, figures")
     p.add_argument(
@@ -46,9 +47,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--baselines",
-        default="last,seasonal,ar,ets,arima",
-        help="comma-separated: last, seasonal, ar, ets, arima (default all; ets/arima need "
-        "nexttoken[baselines], and arima takes most of the time); 'none' for models only",
+        default="last,seasonal,ar,ets,arima,theta,mstl",
+        help="comma-separated: last, seasonal, ar, ets, arima, theta, mstl (default all; the "
+        "statsforecast ones (ets, arima, theta, mstl) need nexttoken[baselines], and arima takes "
+        "most of the time); 'none' for models only",
     )
     p.add_argument(
         "--trend",
@@ -100,7 +102,7 @@ def build_forecasters(
             forecasters.append(ModelForecaster(lm, name=name, trend=t))
     for key in keys:
         b = SeasonalNaive(period=season) if key == "seasonal" else baseline(key)
-        if key in ("ets", "arima"):
+        if key in ("ets", "arima", "theta", "mstl"):
             try:
                 import statsforecast  # noqa: F401
             except ImportError:
@@ -119,7 +121,10 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluate import run, suite_tasks, write_report
 
     forecasters = build_forecasters(args.model, args.baselines, args.trend, args.allow_pickle)
-    tasks = suite_tasks(args.suite, n_series=args.series)
+    try:
+        tasks = suite_tasks(args.suite, n_series=args.series)
+    except ImportError as e:
+        raise CLIError(str(e)) from None
     print(
         f"evaluating {len(forecasters)} forecasters on {len(tasks)} datasets "
         f"({sum(len(t.contexts) for t in tasks)} forecasts each)",

@@ -45,6 +45,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "precision": "fp32",
     "gradient_checkpointing": False,
     "compile": False,
+    "patience": 0,
     # signals
     "bins": 128,
     "low": -4.0,
@@ -52,7 +53,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # "standard" (subtract the context mean, divide by its std) survives levels and trends;
     # measured in docs/evaluation.md. Checkpoints keep the scaling they were trained with.
     "scaling": "standard",
-    "sources": "kernelsynth=0.25,structured=0.35,oscillators=0.25,mixup=0.15",
+    # every source of nexttoken.synthetic.SOURCES in equal shares
+    "sources": "kernelsynth=1,structured=1,oscillators=1,mixup=1,sharp=1,spiky=1,floored=1,"
+    "walks=1,weekly=1,regimes=1",
     "stats_prefix": 0.5,
     "short_fraction": 0.25,
     "families": ",".join(
@@ -96,11 +99,53 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--config", help="JSON file of settings")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_finetune(p)
     _add_optimisation(p)
     _add_model(p)
     _add_signals(p)
     _add_text(p)
     return p
+
+
+def _add_finetune(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "fine-tuning (--init)",
+        "Start from a trained signal model and train on --data (a CSV of your series, as "
+        "`nexttoken forecast --input` reads it; or synthetic/oscillators to go on pre-training). "
+        "The model's architecture and tokenizer are kept: flags that would change them are "
+        "refused. Defaults change to suit fine-tuning: --steps 300, --lr 2e-4, --warmup-steps 20, "
+        "--eval-every 20, --patience 4 (flags and --config still win).",
+    )
+    g.add_argument(
+        "--init",
+        metavar="MODEL",
+        help="the model to start from: a shipped name (see `nexttoken models`) or a checkpoint "
+        "directory",
+    )
+    g.add_argument(
+        "--holdout",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="CSV: never train on (or stop early by) the last STEPS of each series; give what a "
+        "backtest holds out, (windows - 1) x step + horizon, to backtest the result honestly "
+        "(default 0)",
+    )
+    g.add_argument(
+        "--val-steps",
+        type=positive_int,
+        default=None,
+        help="CSV: the held-out tail of each series (before --holdout) that early stopping "
+        "scores (default a tenth of the median length, 4 to context/4)",
+    )
+    g.add_argument(
+        "--mix-synthetic",
+        type=float,
+        default=None,
+        metavar="P",
+        help="CSV: share of each batch drawn from the synthetic corpus so the model keeps what "
+        "it knew (0 to <1; default 0)",
+    )
 
 
 def _add_optimisation(p: argparse.ArgumentParser) -> None:
@@ -123,6 +168,12 @@ def _add_optimisation(p: argparse.ArgumentParser) -> None:
             "cpu, cuda, cuda:1, mps ... (under torchrun, cuda = one GPU per process)",
         ),
         ("--grad-accum-steps", positive_int, "split each batch into N micro-batches"),
+        (
+            "--patience",
+            int,
+            "early stopping: stop after N evaluations without a lower held-out loss and keep "
+            "the best weights (0: off; default 0, 4 with --init)",
+        ),
     ]
     for flag, typ, hlp in options:
         g.add_argument(flag, type=typ, default=None, help=hlp)
@@ -219,7 +270,9 @@ def _add_signals(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--sources",
         default=None,
-        help="shares of the synthetic corpus (default kernelsynth=0.25,structured=0.35,oscillators=0.25,mixup=0.15)",
+        help="shares of the synthetic corpus, NAME=SHARE comma-separated, from kernelsynth, "
+        "structured, oscillators, mixup, sharp, spiky, floored, walks, weekly, regimes (default: "
+        "all ten equally; see nexttoken.synthetic and nexttoken.seasonal)",
     )
     g.add_argument(
         "--low", type=float, default=None, help="lowest bin centre (in units of the scale)"
@@ -256,7 +309,17 @@ def _add_text(p: argparse.ArgumentParser) -> None:
 
 
 def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return _settings_and_origins(args)[0]
+
+
+def _settings_and_origins(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, str]]:
+    """The merged settings, and for each one the user set, where: ``--flag`` or the file."""
+    from ..finetune import FINETUNE_DEFAULTS
+
     settings = dict(TRAIN_DEFAULTS)
+    if getattr(args, "init", None):
+        settings.update(FINETUNE_DEFAULTS)
+    origins: dict[str, str] = {}
     if args.config:
         path = Path(args.config)
         if not path.is_file():
@@ -274,11 +337,13 @@ def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
                 f"--config {path}: unknown settings {unknown}; known: {sorted(settings)}"
             )
         settings.update(from_file)
+        origins.update({k: f"{k!r} in --config {path}" for k in from_file})
     for key in settings:
         value = getattr(args, key, None)
         if value is not None:
             settings[key] = value
-    return settings
+            origins[key] = "--" + key.replace("_", "-")
+    return settings, origins
 
 
 _RESUMED_MODEL_KEYS = {
@@ -347,18 +412,19 @@ def run(args: argparse.Namespace) -> int:
     from ..model import GPT
     from ..train import Distributed, train
 
-    s = _train_settings(args)
+    s, origins = _settings_and_origins(args)
     out = Path(args.out)
     data = str(args.data)
     kind = _data_kind(data)
-    if not args.resume and any(
-        (out / f).exists() for f in ("model.safetensors", "training_state.safetensors")
-    ):
-        raise CLIError(
-            f"{out} already holds a checkpoint; pass --resume to continue it, or choose a new --out "
-            "(nothing was overwritten)"
-        )
-    if args.resume and _finished(out, int(s["steps"])):
+    if args.init:
+        return _run_init(args, s, origins, kind, data, out)
+    for flag in ("holdout", "val_steps", "mix_synthetic"):
+        if getattr(args, flag) is not None:
+            raise CLIError(
+                f"--{flag.replace('_', '-')} is for fine-tuning: give --init MODEL (the model to "
+                "start from) with it"
+            )
+    if _nothing_to_do(args, out, int(s["steps"])):
         return 0
     text = Path(data).read_text(encoding="utf-8") if kind == "txt" else ""
     # Tokenizer and configs first, so that bad settings fail before any data is made.
@@ -393,6 +459,150 @@ def run(args: argparse.Namespace) -> int:
         f"{result.seconds:.0f} s, {result.tokens_per_second:,.0f} tokens/s{workers}; checkpoint in {out}"
     )
     return 0
+
+
+def _run_init(
+    args: argparse.Namespace,
+    s: dict[str, Any],
+    origins: dict[str, str],
+    kind: str,
+    data: str,
+    out: Path,
+) -> int:
+    """``train --init MODEL``: fine-tune (CSV) or go on pre-training (synthetic, oscillators)."""
+    from ..checkpoint import CheckpointError, read_config
+    from ..finetune import FIXED_BY_INIT, finetune_data
+    from ..frames import read_table
+    from ..lm import load
+    from ..model import GPT, GPTConfig
+    from ..tokenizers import SignalTokenizer, tokenizer_from_json
+    from ..train import Distributed, train
+
+    fixed = [origins[k] for k in FIXED_BY_INIT if k in origins]
+    if fixed:
+        raise CLIError(
+            f"{', '.join(fixed)}: --init {args.init} fixes the architecture and tokenizer (they "
+            "are the model's); drop the setting, or train a new model without --init"
+        )
+    if kind == "txt":
+        raise CLIError(
+            "--init fine-tunes signal models: give --data a CSV of series (or synthetic, "
+            "oscillators); text models are trained from scratch"
+        )
+    if kind != "csv":
+        for flag in ("holdout", "val_steps", "mix_synthetic"):
+            if getattr(args, flag) is not None:
+                raise CLIError(
+                    f"--{flag.replace('_', '-')} applies to a CSV of your series; --data {data} "
+                    "goes on pre-training on generated series"
+                )
+    if _nothing_to_do(args, out, int(s["steps"])):
+        return 0
+    try:
+        lm = load(args.init, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise CLIError(f"--init {args.init}: {e}") from None
+    if not lm.is_signal or not isinstance(lm.tokenizer, SignalTokenizer):
+        raise CLIError(
+            f"--init {args.init} is a text model; --init fine-tunes signal models (see "
+            "`nexttoken models`)"
+        )
+    from ..lm import pretrained_models
+
+    where = Path(args.init) if Path(args.init).exists() else pretrained_models().get(args.init)
+    init_config = read_config(where) if where and (Path(where) / "config.json").is_file() else {}
+    tokenizer: Any = lm.tokenizer
+    if args.resume:
+        try:
+            saved = read_config(out)
+        except CheckpointError as e:
+            raise CLIError(str(e)) from None
+        if saved.get("init", {}).get("from") not in (None, args.init):
+            raise CLIError(
+                f"--resume: {out} was fine-tuned from {saved['init']['from']}, not {args.init}"
+            )
+        tokenizer = tokenizer_from_json((out / "tokenizer.json").read_text(encoding="utf-8"))
+        model = GPT(GPTConfig.from_dict(saved["model"]))
+    else:
+        model = lm.model
+    model_config = model.config
+    for key, model_key in _RESUMED_MODEL_KEYS.items():
+        s[key] = getattr(model_config, model_key)
+    s.update(bins=tokenizer.n_bins, low=tokenizer.low, high=tokenizer.high)
+    s["scaling"] = tokenizer.scaling
+    _, config = _configs(args, s, tokenizer)
+    context = model_config.context_length
+    info: dict[str, Any] = {}
+    if kind == "csv":
+        try:
+            table = read_table(data)
+            prepared = finetune_data(
+                table.values,
+                table.names,
+                tokenizer,
+                context,
+                holdout=int(args.holdout or 0),
+                val_steps=args.val_steps,
+                mix_synthetic=float(args.mix_synthetic or 0.0),
+                seed=int(s["seed"]),
+                short_fraction=float(s["short_fraction"]),
+                stats_prefix=float(s["stats_prefix"]),
+            )
+        except (ValueError, ImportError, FileNotFoundError) as e:
+            raise CLIError(f"--data {data}: {e}") from None
+        train_data, val_data, info = prepared.train, prepared.val, prepared.info
+        for note in info["notes"]:
+            print(f"nexttoken: note: {note}", file=sys.stderr)
+    else:
+        train_data, val_data = _datasets(s, kind, data, "", tokenizer, model_config)
+    dist_info = Distributed.from_env()
+    if dist_info.main:
+        what = (
+            f"{info['series']} series, {info['windows']} windows, last {info['holdout']} steps "
+            f"held out, tails of {info['val_steps']} for early stopping"
+            if info
+            else data
+        )
+        print(
+            f"fine-tuning {args.init} ({model.num_params() / 1e6:.2f}M parameters) on {what} "
+            f"-> {out}",
+            file=sys.stderr,
+        )
+    init = {"from": str(args.init), "trained_steps": init_config.get("train", {}).get("steps")}
+    result = train(
+        model,
+        tokenizer,
+        train_data,
+        val_data,
+        config,
+        out,
+        resume=args.resume,
+        extra_config={"data": {"source": data, "settings": s}, "init": init, "finetune": info},
+    )
+    if not dist_info.main:
+        return 0
+    stopped = (
+        f"; stopped early, kept step {result.best_step}"
+        if result.stopped_early
+        else (f"; kept step {result.best_step} (best held-out loss)" if result.best_step else "")
+    )
+    print(
+        f"done: step {result.step}, train loss {result.train_loss:.4f}, held-out loss "
+        f"{result.eval_loss:.4f}, {result.seconds:.0f} s{stopped}; checkpoint in {out}"
+    )
+    return 0
+
+
+def _nothing_to_do(args: argparse.Namespace, out: Path, steps: int) -> bool:
+    """Refuse to overwrite a checkpoint without --resume; True when a resumed run is done."""
+    if not args.resume and any(
+        (out / f).exists() for f in ("model.safetensors", "training_state.safetensors")
+    ):
+        raise CLIError(
+            f"{out} already holds a checkpoint; pass --resume to continue it, or choose a new --out "
+            "(nothing was overwritten)"
+        )
+    return bool(args.resume and _finished(out, steps))
 
 
 def _finished(out: Path, steps: int) -> bool:
@@ -487,6 +697,7 @@ def _configs(args: argparse.Namespace, s: dict[str, Any], tokenizer: Any) -> tup
         precision=str(s["precision"]),
         gradient_checkpointing=bool(s["gradient_checkpointing"]),
         compile=bool(s["compile"]),
+        patience=int(s["patience"]),
     )
     return model_config, config
 

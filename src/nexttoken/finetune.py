@@ -1,0 +1,252 @@
+"""Fine-tuning a trained signal model on your own series.
+
+``nexttoken train --data IN.csv --init MODEL`` (and :func:`finetune`) starts from MODEL's
+weights, tokenizer and architecture (a shipped name such as ``signals-small``, or a checkpoint
+directory) and trains on the user's series:
+
+- **Holdout.** ``holdout`` drops the last steps of every series before anything else: training
+  and early stopping never see them. Give the steps a backtest holds out (``(windows - 1) *
+  step + horizon``) and the backtest of the fine-tuned model is an honest one.
+- **Early stopping.** Of what is left, the last ``val_steps`` of each series are a held-out
+  tail: the loss on them (with the steps before them as context, scaled by those steps as a
+  forecast is) is evaluated every ``eval_every`` steps, and the run keeps the weights of the
+  best evaluation and stops after ``patience`` evaluations without a better one.
+- **Windows.** The rest is cut into training windows of the model's context (every start for
+  short files, evenly spaced ones for long); a series shorter than the window is one window,
+  padded after its end as the pre-training padded short windows.
+- **Mixing.** ``mix_synthetic`` is the share of each batch drawn from the synthetic corpus
+  (:mod:`nexttoken.synthetic`), so that the model does not forget what it knew.
+
+The run is an ordinary checkpoint: ``nexttoken.load(out)`` loads it; its ``config.json``
+records what it started from (``init``) and the fine-tuning settings (``finetune``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data import IGNORE, SeriesWindows
+from .tokenizers import SignalTokenizer
+
+__all__ = [
+    "FINETUNE_DEFAULTS",
+    "FIXED_BY_INIT",
+    "MIN_TRAIN_STEPS",
+    "TailWindows",
+    "MixedBatches",
+    "FineTuneData",
+    "finetune_data",
+]
+
+#: Training settings of a fine-tune where the user gives none (``--config`` and flags win):
+#: a tenth of signals-small's peak learning rate, a short warmup, a few hundred steps, early
+#: stopping after 4 evaluations without a better held-out loss.
+FINETUNE_DEFAULTS: dict[str, Any] = {
+    "steps": 300,
+    "batch_size": 32,
+    "lr": 2e-4,
+    "warmup_steps": 20,
+    "min_lr_ratio": 0.1,
+    "eval_every": 20,
+    "eval_batches": 4,
+    "save_every": 100,
+    "patience": 4,
+}
+#: Settings that MODEL fixes: its architecture and its tokenizer.
+FIXED_BY_INIT = (
+    "context",
+    "n_layer",
+    "n_head",
+    "n_embd",
+    "norm",
+    "norm_position",
+    "positions",
+    "objective",
+    "parametrization",
+    "mup_base_width",
+    "bins",
+    "low",
+    "high",
+    "scaling",
+    "tokenizer",
+    "vocab_size",
+)
+#: A series needs this many observed steps left for training after holdout and tail.
+MIN_TRAIN_STEPS = 8
+#: Training windows kept at most (evenly spaced starts beyond it).
+MAX_WINDOWS = 50_000
+
+
+class TailWindows:
+    """Held-out tails: for each series, the window of the model's context that ends at the
+    series' end; loss only on its last ``tail`` steps, each window scaled by the steps before
+    its tail (as a forecast is scaled by its context)."""
+
+    def __init__(self, windows: np.ndarray, tail_start: np.ndarray, tokenizer: SignalTokenizer):
+        self.values = torch.from_numpy(np.asarray(windows, dtype=np.float64))
+        self.tail_start = torch.as_tensor(tail_start, dtype=torch.long)
+        self.tokenizer = tokenizer
+        if len(self.values) == 0:
+            raise ValueError("no series has a held-out tail to stop early on")
+
+    def batch(
+        self, batch_size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        rows = torch.randint(len(self.values), (batch_size,), generator=generator)
+        windows = self.values[rows]
+        start = self.tail_start[rows][:, None]
+        positions = torch.arange(windows.shape[1])[None, :]
+        context = windows.masked_fill(positions >= start, float("nan"))
+        loc, scale = self.tokenizer.loc_scale(context)
+        ids = self.tokenizer.values_to_ids(windows, scale, loc)
+        y = ids[:, 1:].clone()
+        y[y == self.tokenizer.PAD] = IGNORE
+        y[positions[:, 1:] < start] = IGNORE  # targets before the tail: trained on, not scored
+        return ids[:, :-1], y
+
+
+class MixedBatches:
+    """Batches with ``round(share * batch_size)`` rows from ``other``, the rest from ``main``."""
+
+    def __init__(self, main: Any, other: Any, share: float):
+        if not 0 <= share < 1:
+            raise ValueError(f"the synthetic share must be in [0, 1) (got {share})")
+        self.main, self.other, self.share = main, other, float(share)
+
+    def batch(
+        self, batch_size: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        k = int(round(self.share * batch_size))
+        x, y = self.main.batch(batch_size - k, generator)
+        if k == 0:
+            return x, y
+        xo, yo = self.other.batch(k, generator)
+        return torch.cat([x, xo]), torch.cat([y, yo])
+
+
+@dataclass
+class FineTuneData:
+    train: Any
+    val: Any
+    info: dict[str, Any]
+    """What was held out and cut: ``series``, ``holdout``, ``val_steps``, ``windows``,
+    ``mix_synthetic``, ``notes`` (series left out of the tail evaluation, and why)."""
+
+
+def _windows(x: np.ndarray, width: int, budget: int) -> np.ndarray:
+    """Windows of ``width`` steps of ``x``: every start within ``budget`` windows, else evenly
+    spaced starts (the last window always ends at the end); one NaN-padded window if short."""
+    if len(x) <= width:
+        out = np.full((1, width), np.nan)
+        out[0, : len(x)] = x
+        return out
+    starts = np.arange(len(x) - width + 1)
+    if len(starts) > budget:
+        starts = np.unique(np.linspace(0, len(x) - width, max(1, budget)).round().astype(int))
+    return np.stack([x[s : s + width] for s in starts])
+
+
+def finetune_data(
+    series: Sequence[np.ndarray],
+    names: Sequence[str],
+    tokenizer: SignalTokenizer,
+    context_length: int,
+    *,
+    holdout: int = 0,
+    val_steps: int | None = None,
+    mix_synthetic: float = 0.0,
+    seed: int = 0,
+    short_fraction: float = 0.25,
+    stats_prefix: float = 0.5,
+) -> FineTuneData:
+    """Training and held-out-tail batches from the user's ``series`` (see the module docstring).
+
+    ``val_steps`` defaults to a tenth of the median series length after holdout (at least 4, at
+    most a quarter of the context). Raises ``ValueError`` naming every series that is all
+    missing or too short for the holdout and tail asked.
+    """
+    if holdout < 0:
+        raise ValueError(f"holdout must be >= 0 (got {holdout})")
+    if not 0 <= mix_synthetic < 1:
+        raise ValueError(f"mix_synthetic must be in [0, 1) (got {mix_synthetic})")
+    trimmed = []
+    problems = []
+    for name, raw in zip(names, series, strict=True):
+        x = np.asarray(raw, dtype=np.float64).ravel()
+        observed = np.flatnonzero(~np.isnan(x))
+        if observed.size == 0:
+            problems.append(f"{name!r} has no values (all missing)")
+            trimmed.append(x[:0])
+            continue
+        x = x[observed[0] : observed[-1] + 1]
+        trimmed.append(x[: len(x) - holdout] if holdout else x)
+    lengths = [len(x) for x in trimmed if len(x)]
+    if val_steps is None:
+        median = float(np.median(lengths)) if lengths else 0.0
+        val_steps = int(min(max(4, round(0.1 * median)), max(4, context_length // 4)))
+    if val_steps < 1:
+        raise ValueError(f"val_steps must be >= 1 (got {val_steps})")
+    for name, x in zip(names, trimmed):
+        left = int((~np.isnan(x[: max(0, len(x) - val_steps)])).sum())
+        if len(x) and left < MIN_TRAIN_STEPS:
+            problems.append(
+                f"{name!r} keeps {left} observed steps for training after --holdout {holdout} "
+                f"and a held-out tail of {val_steps} (needs {MIN_TRAIN_STEPS})"
+            )
+    if problems:
+        raise ValueError(
+            "series unfit for fine-tuning: "
+            + "; ".join(problems)
+            + ". Leave them out of the file, or ask for a smaller --holdout"
+        )
+    width = context_length + 1
+    budget = max(1, MAX_WINDOWS // max(1, len(trimmed)))
+    train_rows, val_rows, starts, notes = [], [], [], []
+    for name, x in zip(names, trimmed):
+        fit, tail = x[: len(x) - val_steps], x[len(x) - val_steps :]
+        train_rows.append(_windows(fit, width, budget))
+        if np.isnan(tail).all():
+            notes.append(f"{name!r}: its held-out tail is all missing; not used for early stopping")
+            continue
+        end = len(x)
+        lo = max(0, end - width)
+        window = np.full(width, np.nan)
+        window[: end - lo] = x[lo:end]
+        val_rows.append(window)
+        starts.append(end - lo - val_steps)
+    train = SeriesWindows(
+        np.concatenate(train_rows),
+        tokenizer,
+        context_length,
+        short_fraction=short_fraction,
+        stats_prefix=stats_prefix,
+    )
+    val = TailWindows(np.stack(val_rows), np.array(starts), tokenizer)
+    batches: Any = train
+    if mix_synthetic > 0:
+        from .data import synthetic_datasets
+
+        synthetic, _ = synthetic_datasets(
+            tokenizer,
+            context_length,
+            n_series=1024,
+            length=max(2 * context_length, 256),
+            seed=seed + 17,
+            short_fraction=short_fraction,
+            stats_prefix=stats_prefix,
+        )
+        batches = MixedBatches(train, synthetic, mix_synthetic)
+    info = {
+        "series": len(trimmed),
+        "holdout": holdout,
+        "val_steps": val_steps,
+        "windows": int(len(train.values)),
+        "mix_synthetic": mix_synthetic,
+        "notes": notes,
+    }
+    return FineTuneData(batches, val, info)

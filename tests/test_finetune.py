@@ -1,0 +1,182 @@
+"""Fine-tuning (`train --init MODEL`): what it keeps, what it holds out, how it stops and resumes."""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from nexttoken import GPT, GPTConfig, SignalTokenizer, TrainConfig, train
+from nexttoken.cli import main
+from nexttoken.data import IGNORE, SeriesWindows
+from nexttoken.finetune import MixedBatches, TailWindows, finetune_data
+from nexttoken.lm import pretrained_models
+
+
+def _write_csv(path: Path, columns: dict[str, np.ndarray]) -> Path:
+    length = max(len(v) for v in columns.values())
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(list(columns))
+        for t in range(length):
+            w.writerow(
+                ["" if t >= len(v) or np.isnan(v[t]) else f"{v[t]:.6g}" for v in columns.values()]
+            )
+    return path
+
+
+def _seasonal(n: int, period: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return 10 + 3 * np.sin(2 * np.pi * t / period) + 0.05 * t + 0.3 * rng.standard_normal(n)
+
+
+def _fast(*extra: str) -> list[str]:
+    return ["--steps", "6", "--eval-every", "2", "--eval-batches", "1", "--batch-size", "4",
+            "--save-every", "3", "--no-progress", *extra]  # fmt: skip
+
+
+def test_finetuning_a_shipped_model_changes_weights_and_keeps_its_tokenizer(tmp_path, capsys):
+    data = _write_csv(tmp_path / "in.csv", {f"s{i}": _seasonal(120, 12, i) for i in range(3)})
+    out = tmp_path / "ft"
+    main(["train", "--data", str(data), "--init", "signals-small", "--out", str(out),
+          "--holdout", "12", "--patience", "0", *_fast()])  # fmt: skip
+    shipped = pretrained_models()["signals-small"]
+    assert (out / "tokenizer.json").read_bytes() == (shipped / "tokenizer.json").read_bytes()
+    before = load_file(shipped / "model.safetensors")
+    after = load_file(out / "model.safetensors")
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    config = json.loads((out / "config.json").read_text())
+    assert config["init"]["from"] == "signals-small"
+    assert config["finetune"]["holdout"] == 12 and config["finetune"]["series"] == 3
+    assert config["model"] == json.loads((shipped / "config.json").read_text())["model"]
+    assert "fine-tuning signals-small" in capsys.readouterr().err
+
+
+def test_a_resumed_finetune_equals_an_uninterrupted_one(tmp_path, signal_checkpoint, monkeypatch):
+    data = _write_csv(tmp_path / "in.csv", {f"s{i}": _seasonal(90, 8, i) for i in range(3)})
+    flags = ["--data", str(data), "--init", signal_checkpoint, "--holdout", "8",
+             "--mix-synthetic", "0.25", "--patience", "5", *_fast()]  # fmt: skip
+    main(["train", "--out", str(tmp_path / "once"), *flags])
+
+    T = importlib.import_module("nexttoken.train")  # the package re-exports train()
+
+    real = T.train
+
+    def killed_at_step_4(*args, **kwargs):
+        def kill(record):
+            if record["step"] == 4:
+                raise KeyboardInterrupt
+
+        return real(*args, **{**kwargs, "on_log": kill})
+
+    monkeypatch.setattr(T, "train", killed_at_step_4)
+    assert main(["train", "--out", str(tmp_path / "twice"), *flags]) == 130  # interrupted
+    monkeypatch.setattr(T, "train", real)
+    main(["train", "--out", str(tmp_path / "twice"), "--resume", *flags])
+    for name in ("model.safetensors", "best.safetensors"):
+        a = load_file(tmp_path / "once" / name)
+        b = load_file(tmp_path / "twice" / name)
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    once = json.loads((tmp_path / "once" / "config.json").read_text())
+    twice = json.loads((tmp_path / "twice" / "config.json").read_text())
+    assert once["early_stopping"] == twice["early_stopping"]
+
+
+def test_holdout_steps_are_never_trained_on_nor_scored():
+    tok = SignalTokenizer(n_bins=32, low=-3.0, high=3.0)
+    series = [_seasonal(100, 10, i) for i in range(2)] + [_seasonal(60, 10, 9)]
+    for x in series:
+        x[-10:] = 1e6  # what the holdout hides
+    prepared = finetune_data(series, ["a", "b", "c"], tok, 24, holdout=10, val_steps=6)
+    train_values = prepared.train.values.numpy()
+    assert np.nanmax(train_values) < 1e3
+    assert np.nanmax(prepared.val.values.numpy()) < 1e3
+    # and the tail that early stopping scores is not trained on either
+    tails = {round(float(v), 6) for x in series for v in x[-16:-10]}
+    assert not tails & {round(float(v), 6) for v in train_values[~np.isnan(train_values)]}
+    assert prepared.info["holdout"] == 10 and prepared.info["val_steps"] == 6
+
+
+def test_tail_windows_score_only_the_tail_and_mixing_keeps_its_share():
+    tok = SignalTokenizer(n_bins=32, low=-3.0, high=3.0)
+    windows = np.stack([np.sin(np.arange(25) / 3.0) for _ in range(4)])
+    tails = TailWindows(windows, np.array([20, 20, 18, 18]), tok)
+    x, y = tails.batch(8, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (8, 24)
+    scored = (y != IGNORE).sum(dim=1)
+    assert set(scored.tolist()) <= {5, 7} and (y[:, :17] == IGNORE).all()
+    other = SeriesWindows(np.ones((2, 40)), tok, 24)
+    mixed = MixedBatches(SeriesWindows(windows, tok, 24), other, 0.25)
+    xb, _ = mixed.batch(8, torch.Generator().manual_seed(0))
+    assert xb.shape == (8, 24)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        MixedBatches(other, other, 1.0)
+
+
+def test_early_stopping_keeps_the_better_weights(tmp_path):
+    tok = SignalTokenizer(n_bins=32, low=-3.0, high=3.0)
+    t = np.arange(200)
+    data = SeriesWindows(np.stack([np.sin(2 * np.pi * t / p) for p in (8, 12)]), tok, 24)
+    torch.manual_seed(0)
+    model = GPT(
+        GPTConfig(vocab_size=tok.vocab_size, context_length=24, n_layer=1, n_head=2, n_embd=16)
+    )
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    # a learning rate that wrecks the model: no evaluation beats the starting weights
+    config = TrainConfig(steps=40, batch_size=8, lr=50.0, warmup_steps=0, eval_every=2,
+                         eval_batches=2, save_every=40, progress=False, patience=2)  # fmt: skip
+    result = train(model, tok, data, data, config, tmp_path / "o")
+    assert result.stopped_early and result.step == 4 and result.best_step == 0
+    saved = load_file(tmp_path / "o" / "model.safetensors")
+    assert all(torch.equal(saved[k], start[k]) for k in saved)
+    assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="stopped early"):
+        train(model, tok, data, data, TrainConfig(**{**config.to_dict(), "steps": 80}),
+              tmp_path / "o", resume=True)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--n-embd", "32"], "--n-embd: --init"),
+        (["--bins", "64"], "--bins: --init"),
+        (["--init", "no/such/model"], "--init no/such/model"),
+        (["--holdout", "110"], "'s1' keeps"),
+    ],
+)
+def test_bad_finetunes_get_clear_errors(tmp_path, capsys, signal_checkpoint, extra, message):
+    data = _write_csv(
+        tmp_path / "in.csv", {"s0": _seasonal(120, 12, 0), "s1": _seasonal(112, 12, 1)}
+    )
+    init = [] if "--init" in extra else ["--init", signal_checkpoint]
+    code = main(
+        ["train", "--data", str(data), "--out", str(tmp_path / "o"), *init, *extra, *_fast()]
+    )
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o" / "model.safetensors").exists()
+
+
+def test_all_missing_series_and_flags_without_init_are_refused(tmp_path, capsys, signal_checkpoint):
+    data = _write_csv(
+        tmp_path / "in.csv", {"ok": _seasonal(80, 8, 0), "empty": np.full(80, np.nan)}
+    )
+    assert main(["train", "--data", str(data), "--init", signal_checkpoint, "--out",
+                 str(tmp_path / "o"), *_fast()]) == 2  # fmt: skip
+    assert "'empty' has no values (all missing)" in capsys.readouterr().err
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "p"), "--holdout", "4",
+                 *_fast()]) == 2  # fmt: skip
+    assert "--holdout is for fine-tuning" in capsys.readouterr().err
+    config = tmp_path / "c.json"
+    config.write_text('{"context": 64}')
+    assert main(["train", "--data", str(data), "--init", signal_checkpoint, "--config",
+                 str(config), "--out", str(tmp_path / "q"), *_fast()]) == 2  # fmt: skip
+    assert "'context' in --config" in capsys.readouterr().err

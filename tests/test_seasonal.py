@@ -1,0 +1,138 @@
+"""The seasonal generators do what they claim: shape, period, spikes, floors, walks, weeks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nexttoken import seasonal as G
+from nexttoken.synthetic import SOURCES, corpus
+
+GENERATORS = [
+    G.sharp_seasons,
+    G.spiky_seasons,
+    G.floored_seasons,
+    G.seasonal_walks,
+    G.two_seasons,
+    G.regimes,
+]
+
+
+def _lag_corr(x: np.ndarray, lag: int, smooth: int) -> float:
+    """Correlation with itself ``lag`` steps back, less a moving average over ``smooth``."""
+    r = (x - np.convolve(x, np.ones(smooth) / smooth, mode="same"))[smooth:-smooth]
+    return float(np.corrcoef(r[lag:], r[:-lag])[0, 1])
+
+
+@pytest.mark.parametrize("make", GENERATORS, ids=lambda f: f.__name__)
+def test_generators_are_seeded_finite_and_shaped(make):
+    for length in (32, 700):
+        x = make(24, length, seed=5)
+        assert x.shape == (24, length) and x.dtype == np.float64
+        assert np.isfinite(x).all()
+        np.testing.assert_array_equal(x, make(24, length, seed=5))
+        assert not np.array_equal(x, make(24, length, seed=6))
+    with pytest.raises(ValueError, match="length >= 4"):
+        make(2, 3)
+
+
+def _harmonic_share(shape: np.ndarray) -> float:
+    """Share of a period's variance beyond its first two harmonics."""
+    power = np.abs(np.fft.rfft(shape))[1:] ** 2
+    return float(power[2:].sum() / power.sum())
+
+
+def test_season_shapes_carry_many_harmonics_unlike_a_smooth_periodic_kernel():
+    rng = np.random.default_rng(0)
+    periods = np.full(200, 48)
+    shapes, kinds = G.season_shapes(rng, periods)
+    np.testing.assert_allclose(shapes.mean(axis=1), 0, atol=1e-9)
+    np.testing.assert_allclose(shapes.std(axis=1), 1, atol=1e-9)
+    share = {
+        G.SHAPES[k]: np.median([_harmonic_share(s) for s in shapes[kinds == k]]) for k in range(4)
+    }
+    # a periodic kernel with length scale 1 (KernelSynth's default) keeps ~all in 2 harmonics
+    j = np.arange(48)
+    row = np.exp(-2 * np.sin(math.pi * j / 48) ** 2 / 1.0**2)
+    spec = np.fft.rfft(row).real[1:]
+    assert spec[2:].sum() / spec.sum() < 0.05
+    for kind in G.SHAPES:
+        assert share[kind] > 0.1, (kind, share)
+
+
+def test_sharp_seasons_repeat_at_their_period():
+    x, info = G.sharp_seasons(60, 1200, seed=1, info=True)
+    corr = [_lag_corr(r, int(p), int(p)) for r, p in zip(x, info["period"]) if 2 < p <= 300]
+    assert np.median(corr) > 0.6
+
+
+def test_spikes_sit_at_the_same_phase_of_each_period():
+    x, info = G.spiky_seasons(60, 600, seed=2, info=True)
+    aligned = []
+    for r, p, ph, w in zip(x, info["period"], info["phase"], info["width"]):
+        dev = np.abs(r - np.median(r))
+        top = np.argsort(dev)[-max(3, len(r) // 100) :]  # the 1% largest departures
+        aligned.append(np.mean((top - ph) % p < w))
+    assert np.median(aligned) > 0.7
+
+
+def test_floored_series_have_zero_floors_and_intermittent_counts():
+    x, info = G.floored_seasons(90, 480, seed=3, info=True)
+    zeros = (x == 0).mean(axis=1)
+    for kind in ("solar", "clipped", "counts"):
+        assert (info["kind"] == kind).sum() > 5
+    assert 0.3 < np.median(zeros[info["kind"] == "solar"]) < 0.7  # nights: about half of a day
+    assert 0.05 < np.median(zeros[info["kind"] == "clipped"]) < 0.7
+    counts = x[info["kind"] == "counts"]
+    assert np.array_equal(counts, np.round(counts)) and counts.min() >= 0
+    assert np.median((counts == 0).mean(axis=1)) > 0.2
+    assert (x >= 0).all()
+
+
+def test_seasonal_walks_carry_last_season_on_and_change_it_slowly():
+    x, info = G.seasonal_walks(60, 600, seed=4, info=True)
+    ratios, changes = [], []
+    for r, p in zip(x, info["period"]):
+        d = r[p:] - r[:-p]
+        ratios.append(d.std() / r.std())
+        changes.append(np.abs(d - d.mean()).max())
+    assert np.median(ratios) < 0.5  # each period is close to the one before
+    assert min(changes) > 0  # and not an exact copy
+
+
+def test_two_seasons_show_the_day_and_the_week():
+    x, info = G.two_seasons(60, 2048, seed=5, info=True)
+    day_corr, week_corr = [], []
+    for r, d in zip(x, info["steps_per_day"]):
+        if d > 144:  # two weeks must fit with room to spare
+            continue
+        day_corr.append(_lag_corr(r, int(d), int(d)))
+        week_corr.append(_lag_corr(r, int(7 * d), int(d)))
+    assert np.median(day_corr) > 0.3
+    assert np.median(week_corr) > np.median(day_corr)  # weekends differ from weekdays
+    assert set(info["steps_per_day"]) <= set(G.STEPS_PER_DAY)
+
+
+def test_regimes_have_breaks_walks_and_counts():
+    x, info = G.regimes(80, 512, seed=6, info=True)
+    kinds = info["kind"]
+    counts = x[kinds == "counts"]
+    assert len(counts) and np.array_equal(counts, np.round(counts)) and counts.min() >= 0
+    jumpy = []
+    for r in x[kinds == "shifts"]:
+        d = np.abs(np.diff(r))
+        jumpy.append(d.max() / np.median(d))
+    assert np.median(jumpy) > 5
+    walks = x[kinds == "walk"]
+    first, last = walks[:, :64].std(axis=1), walks.std(axis=1)
+    assert np.median(last / first) > 1.5  # a walk wanders further the longer it runs
+
+
+def test_corpus_mixes_every_source_equally_by_default():
+    assert len(SOURCES) == 10 and len(set(SOURCES.values())) == 1
+    x = corpus(100, 128, seed=0)
+    assert x.shape == (100, 128) and np.isfinite(x).all()
+    only = corpus(20, 128, seed=0, shares={"floored": 1})
+    assert (only >= 0).all() and (only == 0).mean() > 0.05
