@@ -87,3 +87,19 @@ def test_theta_and_mstl_take_known_seasons():
     assert arima.capped == 1 and MAX_SEASON == 24  # m = 48 is past the cap: said, not hidden
     with pytest.raises(ValueError, match="seasons must be >= 1"):
         MSTL().forecast(ctx, 4, seasons=(0,))
+
+
+def test_the_readme_worked_example_writes_50_series_outside_the_suites(tmp_path, monkeypatch):
+    import runpy
+    from pathlib import Path
+
+    import pandas as pd
+
+    script = Path(__file__).parent.parent / "docs" / "examples" / "employment_csv.py"
+    monkeypatch.chdir(tmp_path)
+    runpy.run_path(str(script), run_name="__main__")
+    d = pd.read_csv(tmp_path / "employment.csv")
+    assert list(d.columns) == ["unique_id", "ds", "y"]
+    assert d["unique_id"].nunique() == 50 and d["y"].notna().all()
+    in_suites = {s.source[-14:-1] for s in CATALOG if "us_employment[" in s.source}
+    assert len(in_suites) == 6 and not in_suites & set(d["unique_id"])

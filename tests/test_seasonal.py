@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -136,3 +137,21 @@ def test_corpus_mixes_every_source_equally_by_default():
     assert x.shape == (100, 128) and np.isfinite(x).all()
     only = corpus(20, 128, seed=0, shares={"floored": 1})
     assert (only >= 0).all() and (only == 0).mean() > 0.05
+
+
+def test_train_takes_a_context_of_512_on_the_new_corpus(tmp_path):
+    from nexttoken.cli import main
+    from nexttoken.lm import load
+
+    out = tmp_path / "long"
+    code = main(
+        ["train", "--data", "synthetic", "--context", "512", "--series-length", "600",
+         "--n-series", "20", "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--bins", "32",
+         "--steps", "2", "--batch-size", "2", "--eval-batches", "1", "--no-progress",
+         "--out", str(out)]  # fmt: skip
+    )
+    assert code == 0
+    lm = load(out)
+    assert lm.model.config.context_length == 512
+    config = json.loads((out / "config.json").read_text())
+    assert "floored=1" in config["data"]["settings"]["sources"]  # the equal mix by default

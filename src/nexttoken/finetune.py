@@ -167,8 +167,9 @@ def finetune_data(
     """Training and held-out-tail batches from the user's ``series`` (see the module docstring).
 
     ``val_steps`` defaults to a tenth of the median series length after holdout (at least 4, at
-    most a quarter of the context). Raises ``ValueError`` naming every series that is all
-    missing or too short for the holdout and tail asked.
+    most a quarter of the context); a series keeps at most a quarter of its own length as its
+    tail. Raises ``ValueError`` naming every series that is all missing or too short for the
+    holdout asked.
     """
     if holdout < 0:
         raise ValueError(f"holdout must be >= 0 (got {holdout})")
@@ -191,12 +192,13 @@ def finetune_data(
         val_steps = int(min(max(4, round(0.1 * median)), max(4, context_length // 4)))
     if val_steps < 1:
         raise ValueError(f"val_steps must be >= 1 (got {val_steps})")
-    for name, x in zip(names, trimmed):
-        left = int((~np.isnan(x[: max(0, len(x) - val_steps)])).sum())
+    tails = [min(val_steps, max(1, len(x) // 4)) for x in trimmed]  # short series: shorter tails
+    for name, x, n_tail in zip(names, trimmed, tails):
+        left = int((~np.isnan(x[: max(0, len(x) - n_tail)])).sum())
         if len(x) and left < MIN_TRAIN_STEPS:
             problems.append(
                 f"{name!r} keeps {left} observed steps for training after --holdout {holdout} "
-                f"and a held-out tail of {val_steps} (needs {MIN_TRAIN_STEPS})"
+                f"and a held-out tail of {n_tail} (needs {MIN_TRAIN_STEPS})"
             )
     if problems:
         raise ValueError(
@@ -207,8 +209,8 @@ def finetune_data(
     width = context_length + 1
     budget = max(1, MAX_WINDOWS // max(1, len(trimmed)))
     train_rows, val_rows, starts, notes = [], [], [], []
-    for name, x in zip(names, trimmed):
-        fit, tail = x[: len(x) - val_steps], x[len(x) - val_steps :]
+    for name, x, held in zip(names, trimmed, tails):
+        fit, tail = x[: len(x) - held], x[len(x) - held :]
         train_rows.append(_windows(fit, width, budget))
         if np.isnan(tail).all():
             notes.append(f"{name!r}: its held-out tail is all missing; not used for early stopping")
@@ -218,7 +220,7 @@ def finetune_data(
         window = np.full(width, np.nan)
         window[: end - lo] = x[lo:end]
         val_rows.append(window)
-        starts.append(end - lo - val_steps)
+        starts.append(end - lo - held)
     train = SeriesWindows(
         np.concatenate(train_rows),
         tokenizer,

@@ -308,3 +308,57 @@ def calibration_chart(
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=10)
     return _save(fig, path)
+
+
+def scaling_charts(out: str | Path, runs: Sequence[Any], fit: Any) -> list[str]:
+    """``loss_vs_params.png`` (final held-out loss against non-embedding parameters, with the
+    fitted ``E + A / N^alpha``) and ``loss_vs_compute.png`` (each run's held-out loss against
+    FLOPs, 6 N D), both log-log. Returns the file names."""
+    import numpy as np
+
+    Figure = require_matplotlib()
+    out = Path(out)
+    n = np.array([r.params for r in runs], dtype=float)
+    loss = np.array([r.eval_loss for r in runs], dtype=float)
+    fig = Figure(figsize=(5.5, 4.0), layout="constrained")
+    ax = fig.subplots()
+    ax.loglog(n, loss, "o", ms=6, label="runs (final held-out loss)")
+    grid = np.geomspace(n.min() / 1.5, n.max() * 1.5, 100)
+    ax.loglog(
+        grid,
+        fit.predict(grid),
+        "-",
+        lw=1.2,
+        label=f"L = {fit.E:.3f} + {fit.A:.3g} / N^{fit.alpha:.3f} (R² {fit.r2:.3f})",
+    )
+    ax.axhline(fit.E, color="0.6", ls=":", lw=1, label=f"E = {fit.E:.3f}")
+    for r in runs:
+        ax.annotate(
+            f"w{r.width}",
+            (r.params, r.eval_loss),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=8,
+        )
+    ax.set_xlabel("parameters N (non-embedding)")
+    ax.set_ylabel("held-out loss (nats per token)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title("loss against size", fontsize=10)
+    _save(fig, out / "loss_vs_params.png")
+
+    fig = Figure(figsize=(5.5, 4.0), layout="constrained")
+    ax = fig.subplots()
+    for r in runs:
+        pts = [(6.0 * r.params * t, v) for t, v in r.curve if t > 0]
+        if pts:
+            ax.loglog(
+                *zip(*pts), "-o", ms=2.5, lw=1.1, label=f"width {r.width} ({r.params:,} params)"
+            )
+    ax.set_xlabel("compute (FLOPs, 6 N D)")
+    ax.set_ylabel("held-out loss (nats per token)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    ax.set_title("loss against compute: the lower envelope is the compute frontier", fontsize=10)
+    _save(fig, out / "loss_vs_compute.png")
+    return ["loss_vs_params.png", "loss_vs_compute.png"]

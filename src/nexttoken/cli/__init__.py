@@ -23,6 +23,7 @@ from . import (
     infill,
     models,
     sample_frequencies,
+    scaling,
     serve,
     train,
 )
@@ -44,6 +45,7 @@ _MODULES = (
     evaluate,
     backtest,
     in_context,
+    scaling,
     serve,
     models,
 )

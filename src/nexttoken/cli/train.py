@@ -8,77 +8,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..recipe import (
+    ARCHITECTURE_KEYS,
+    TRAIN_DEFAULTS,
+    configs,
+    data_kind,
+    datasets,
+    signal_tokenizer,
+)
 from .common import CLIError, positive_int
 
 NAME = "train"
-
-# Settings of `nexttoken train`, with defaults; a --config JSON file may set any of them and
-# command-line flags override both.
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "steps": 1000,
-    "batch_size": 32,
-    "context": 192,
-    "n_layer": 3,
-    "n_head": 4,
-    "n_embd": 96,
-    "dropout": 0.0,
-    "norm": "layernorm",
-    "norm_position": "pre",
-    "positions": "learned",
-    "parametrization": "standard",
-    "mup_base_width": None,
-    "lr": 3e-3,
-    "min_lr_ratio": 0.1,
-    "warmup_steps": -1,
-    "weight_decay": 0.1,
-    "grad_clip": 1.0,
-    "eval_every": 100,
-    "eval_batches": 8,
-    "save_every": 250,
-    "seed": 0,
-    "objective": "gpt",
-    "mask_rate": 0.15,
-    "mask_mode": "bert",
-    "mask_span": 1,
-    "device": "cpu",
-    "grad_accum_steps": 1,
-    "precision": "fp32",
-    "gradient_checkpointing": False,
-    "compile": False,
-    "patience": 0,
-    # signals
-    "bins": 128,
-    "low": -4.0,
-    "high": 4.0,
-    # "standard" (subtract the context mean, divide by its std) survives levels and trends;
-    # measured in docs/evaluation.md. Checkpoints keep the scaling they were trained with.
-    "scaling": "standard",
-    # every source of nexttoken.synthetic.SOURCES in equal shares
-    "sources": "kernelsynth=1,structured=1,oscillators=1,mixup=1,sharp=1,spiky=1,floored=1,"
-    "walks=1,weekly=1,regimes=1",
-    "stats_prefix": 0.5,
-    "short_fraction": 0.25,
-    "families": ",".join(
-        [
-            "single_sine",
-            "sine",
-            "damped",
-            "square",
-            "sawtooth",
-            "chirp",
-            "am",
-            "van_der_pol",
-            "duffing",
-            "coupled",
-        ]
-    ),
-    "n_series": 4096,
-    "series_length": 512,
-    "noise": 0.0,
-    # text
-    "tokenizer": "char",
-    "vocab_size": 512,
-}
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -346,66 +286,6 @@ def _settings_and_origins(args: argparse.Namespace) -> tuple[dict[str, Any], dic
     return settings, origins
 
 
-_RESUMED_MODEL_KEYS = {
-    "context": "context_length",
-    "n_layer": "n_layer",
-    "n_head": "n_head",
-    "n_embd": "n_embd",
-    "norm": "norm",
-    "norm_position": "norm_position",
-    "positions": "positions",
-    "dropout": "dropout",
-    "objective": "objective",
-    "parametrization": "parametrization",
-    "mup_base_width": "mup_base_width",
-}
-
-
-def _noise_levels(value: Any) -> list[float]:
-    try:
-        levels = [float(v) for v in str(value).split(",") if v.strip()]
-    except ValueError:
-        raise CLIError(f"--noise {value!r}: give a number or comma-separated numbers") from None
-    if not levels or any(v < 0 for v in levels):
-        raise CLIError(f"--noise {value!r}: give levels >= 0")
-    return levels
-
-
-def _sources(value: Any) -> dict[str, float]:
-    from ..synthetic import SOURCES
-
-    shares: dict[str, float] = {}
-    for item in str(value).split(","):
-        if not item.strip():
-            continue
-        name, _, share = item.partition("=")
-        name = name.strip()
-        if name not in SOURCES:
-            raise CLIError(f"--sources: unknown source {name!r}; choose from {', '.join(SOURCES)}")
-        try:
-            shares[name] = float(share) if share.strip() else 1.0
-        except ValueError:
-            raise CLIError(
-                f"--sources: {item!r} is not NAME=SHARE (e.g. kernelsynth=0.4)"
-            ) from None
-    if not shares or any(v < 0 for v in shares.values()) or sum(shares.values()) <= 0:
-        raise CLIError(f"--sources {value!r}: give NAME=SHARE items with shares >= 0, not all 0")
-    return shares
-
-
-def _data_kind(data: str) -> str:
-    if data in ("oscillators", "synthetic"):
-        return data
-    for ext in ("csv", "txt"):
-        if data.lower().endswith("." + ext):
-            if not Path(data).is_file():
-                raise CLIError(f"--data {data}: no such file")
-            return ext
-    raise CLIError(
-        f"--data {data!r}: give 'oscillators', 'synthetic', a .csv file of series or a .txt file of text"
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -415,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
     s, origins = _settings_and_origins(args)
     out = Path(args.out)
     data = str(args.data)
-    kind = _data_kind(data)
+    kind = data_kind(data)
     if args.init:
         return _run_init(args, s, origins, kind, data, out)
     for flag in ("holdout", "val_steps", "mix_synthetic"):
@@ -429,8 +309,8 @@ def run(args: argparse.Namespace) -> int:
     text = Path(data).read_text(encoding="utf-8") if kind == "txt" else ""
     # Tokenizer and configs first, so that bad settings fail before any data is made.
     tokenizer = _tokenizer(args, s, kind, text)
-    model_config, config = _configs(args, s, tokenizer)
-    train_data, val_data = _datasets(s, kind, data, text, tokenizer, model_config)
+    model_config, config = configs(s, tokenizer, progress=not args.no_progress)
+    train_data, val_data = datasets(s, kind, data, text, tokenizer, model_config)
 
     torch.manual_seed(config.seed)
     model = GPT(model_config)
@@ -526,11 +406,11 @@ def _run_init(
     else:
         model = lm.model
     model_config = model.config
-    for key, model_key in _RESUMED_MODEL_KEYS.items():
+    for key, model_key in ARCHITECTURE_KEYS.items():
         s[key] = getattr(model_config, model_key)
     s.update(bins=tokenizer.n_bins, low=tokenizer.low, high=tokenizer.high)
     s["scaling"] = tokenizer.scaling
-    _, config = _configs(args, s, tokenizer)
+    _, config = configs(s, tokenizer, progress=not args.no_progress)
     context = model_config.context_length
     info: dict[str, Any] = {}
     if kind == "csv":
@@ -554,7 +434,7 @@ def _run_init(
         for note in info["notes"]:
             print(f"nexttoken: note: {note}", file=sys.stderr)
     else:
-        train_data, val_data = _datasets(s, kind, data, "", tokenizer, model_config)
+        train_data, val_data = datasets(s, kind, data, "", tokenizer, model_config)
     dist_info = Distributed.from_env()
     if dist_info.main:
         what = (
@@ -632,7 +512,7 @@ def _tokenizer(args: argparse.Namespace, s: dict[str, Any], kind: str, text: str
         # A run keeps the tokenizer and architecture it started with.
         saved = read_config(out)
         tokenizer = tokenizer_from_json((out / "tokenizer.json").read_text(encoding="utf-8"))
-        for key, model_key in _RESUMED_MODEL_KEYS.items():
+        for key, model_key in ARCHITECTURE_KEYS.items():
             if getattr(args, key, None) is None:
                 s[key] = saved["model"].get(model_key, s[key])
     elif kind == "txt":
@@ -643,12 +523,7 @@ def _tokenizer(args: argparse.Namespace, s: dict[str, Any], kind: str, text: str
             else CharTokenizer.from_text(text)
         )
     else:
-        tokenizer = SignalTokenizer(
-            n_bins=int(s["bins"]),
-            low=float(s["low"]),
-            high=float(s["high"]),
-            scaling=str(s["scaling"]),
-        )
+        tokenizer = signal_tokenizer(s)
     if s["objective"] == "mlm" and kind == "txt":
         raise CLIError(
             "--objective mlm needs a MASK token: train it on oscillators or a CSV of series"
@@ -658,97 +533,3 @@ def _tokenizer(args: argparse.Namespace, s: dict[str, Any], kind: str, text: str
             f"--resume: {out} was trained on other data than {args.data} ({tokenizer.kind} tokenizer)"
         )
     return tokenizer
-
-
-def _configs(args: argparse.Namespace, s: dict[str, Any], tokenizer: Any) -> tuple[Any, Any]:
-    """``(GPTConfig, TrainConfig)`` from the merged settings."""
-    from ..model import GPTConfig
-    from ..train import TrainConfig
-
-    model_config = GPTConfig(
-        vocab_size=tokenizer.vocab_size,
-        context_length=int(s["context"]),
-        n_layer=int(s["n_layer"]),
-        n_head=int(s["n_head"]),
-        n_embd=int(s["n_embd"]),
-        dropout=float(s["dropout"]),
-        norm=s["norm"],
-        norm_position=s["norm_position"],
-        positions=s["positions"],
-        objective=s["objective"],
-        parametrization=s["parametrization"],
-        mup_base_width=None if s["mup_base_width"] is None else int(s["mup_base_width"]),
-    )
-    config = TrainConfig(
-        steps=int(s["steps"]),
-        batch_size=int(s["batch_size"]),
-        lr=float(s["lr"]),
-        min_lr_ratio=float(s["min_lr_ratio"]),
-        warmup_steps=int(s["warmup_steps"]),
-        weight_decay=float(s["weight_decay"]),
-        grad_clip=float(s["grad_clip"]),
-        eval_every=int(s["eval_every"]),
-        eval_batches=int(s["eval_batches"]),
-        save_every=int(s["save_every"]),
-        seed=int(s["seed"]),
-        device=str(s["device"]),
-        progress=not args.no_progress,
-        grad_accum_steps=int(s["grad_accum_steps"]),
-        precision=str(s["precision"]),
-        gradient_checkpointing=bool(s["gradient_checkpointing"]),
-        compile=bool(s["compile"]),
-        patience=int(s["patience"]),
-    )
-    return model_config, config
-
-
-def _datasets(
-    s: dict[str, Any], kind: str, data: str, text: str, tokenizer: Any, model_config: Any
-) -> tuple[Any, Any]:
-    """Training and validation batches for the data kind (masked for the MLM objective)."""
-    from ..data import (
-        MaskedWindows,
-        SeriesWindows,
-        csv_datasets,
-        oscillator_datasets,
-        synthetic_datasets,
-        text_datasets,
-    )
-
-    context = model_config.context_length
-    train_data: Any
-    val_data: Any
-    if kind == "oscillators":
-        families = tuple(f.strip() for f in str(s["families"]).split(",") if f.strip())
-        train_data, val_data = oscillator_datasets(
-            tokenizer,
-            context,
-            families=families,
-            n_series=int(s["n_series"]),
-            length=int(s["series_length"]),
-            seed=int(s["seed"]),
-            noise=_noise_levels(s["noise"]),
-        )
-    elif kind == "synthetic":
-        train_data, val_data = synthetic_datasets(
-            tokenizer,
-            context,
-            n_series=int(s["n_series"]),
-            length=int(s["series_length"]),
-            seed=int(s["seed"]),
-            noise=_noise_levels(s["noise"]),
-            shares=_sources(s["sources"]),
-            short_fraction=float(s["short_fraction"]),
-            stats_prefix=float(s["stats_prefix"]),
-        )
-    elif kind == "csv":
-        train_data, val_data = csv_datasets(data, tokenizer, context)
-    else:
-        train_data, val_data = text_datasets(text, tokenizer, context)
-    if model_config.objective == "mlm":
-        assert isinstance(train_data, SeriesWindows) and isinstance(val_data, SeriesWindows)
-        bert = s["mask_mode"] == "bert"
-        span = int(s["mask_span"])
-        train_data = MaskedWindows(train_data, float(s["mask_rate"]), bert, span)
-        val_data = MaskedWindows(val_data, float(s["mask_rate"]), bert, span)
-    return train_data, val_data
