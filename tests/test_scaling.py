@@ -45,7 +45,10 @@ def test_a_tiny_scaling_study_writes_runs_fit_and_report(tmp_path, capsys):
     assert {"E", "A", "alpha", "r2"} <= set(study["fit"])
     assert study["settings"]["parametrization"] == "mup"
     report = (out / "report.md").read_text()
-    assert "L(N) =" in report and "doubl" in report
+    assert "L(N) =" in report
+    # six steps teach too little for size to matter: the report must say which case it is
+    said = "doubl" if study["fit"]["alpha"] > 0 else "did not fall with size"
+    assert said in report
     assert "L(N) =" in capsys.readouterr().out
     assert main(["scaling", "--out", str(out), "--widths", "16,32,48"]) == 2  # no overwrite
     assert main(["scaling", "--out", str(tmp_path / "x"), "--widths", "16,32"]) == 2
