@@ -145,10 +145,34 @@ def test_train_takes_a_context_of_512_on_the_new_corpus(tmp_path):
 
     out = tmp_path / "long"
     code = main(
-        ["train", "--data", "synthetic", "--context", "512", "--series-length", "600",
-         "--n-series", "20", "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--bins", "32",
-         "--steps", "2", "--batch-size", "2", "--eval-batches", "1", "--no-progress",
-         "--out", str(out)]  # fmt: skip
+        [
+            "train",
+            "--data",
+            "synthetic",
+            "--context",
+            "512",
+            "--series-length",
+            "600",
+            "--n-series",
+            "20",
+            "--n-layer",
+            "1",
+            "--n-embd",
+            "16",
+            "--n-head",
+            "2",
+            "--bins",
+            "32",
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--eval-batches",
+            "1",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]  # fmt: skip
     )
     assert code == 0
     lm = load(out)
