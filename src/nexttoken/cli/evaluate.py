@@ -28,10 +28,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--suite",
-        choices=["oscillators", "levels", "real-dev", "real-test", "all"],
+        choices=["oscillators", "levels", "shapes", "real-dev", "real-test", "all"],
         default="oscillators",
         help="oscillators (10 families, clean and noisy), levels (the families with random levels "
-        "and trends, offset sines, airline-like series), real-dev or real-test (81 real series "
+        "and trends, offset sines, airline-like series), shapes (sharp, spiky, floored, walking "
+        "and weekly seasons, solar-like output), real-dev or real-test (81 real series "
         "bundled with pip packages, 5-minute to yearly, split once: choose knobs on real-dev, "
         "report real-test; needs nexttoken[realdata]) or all (default oscillators)",
     )
