@@ -79,7 +79,8 @@ def backtest_tasks(
         label = f"window {k + 1}" + (
             f" (ends {back} steps before the last)" if back else " (the last)"
         )
-        tasks.append(Task("backtest", label, contexts, targets, period))
+        known = (season,) if season else ()  # every forecaster gets the season given
+        tasks.append(Task("backtest", label, contexts, targets, period, known))
     return tasks
 
 

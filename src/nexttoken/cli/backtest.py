@@ -44,8 +44,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--baselines",
         default="seasonal,ar,ets",
-        help="comma-separated: last, seasonal, ar, ets, arima (default seasonal,ar,ets; ets/arima "
-        "need nexttoken[baselines]; arima is slow on long seasons); 'none' for models only",
+        help="comma-separated: last, seasonal, ar, ets, arima, theta, mstl (default "
+        "seasonal,ar,ets; ets, arima, theta and mstl need nexttoken[baselines]; arima is slow on "
+        "long seasons, mstl takes --season); 'none' for models only",
     )
     p.add_argument(
         "--trend",
