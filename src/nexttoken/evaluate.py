@@ -525,7 +525,7 @@ def write_report(
         ]
         lines += real_summary(result, real, reference) + [""]
     capped = [
-        f"{f} fitted {n} series without their season (longer than its limit of {lim} steps)"
+        f"{f} fitted {n} contexts without their season (longer than its limit of {lim} steps)"
         for f, n, lim in result.settings.get("capped", [])
         if n
     ]
