@@ -310,6 +310,14 @@ def calibration_chart(
     return _save(fig, path)
 
 
+def _plain_log_ticks(ax: Any) -> None:
+    """Loss ticks as plain numbers on a log axis (not 1.2 x 10^0)."""
+    from matplotlib.ticker import FormatStrFormatter
+
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%.2f"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%.2f"))
+
+
 def scaling_charts(out: str | Path, runs: Sequence[Any], fit: Any) -> list[str]:
     """``loss_vs_params.png`` (final held-out loss against non-embedding parameters, with the
     fitted ``E + A / N^alpha``) and ``loss_vs_compute.png`` (each run's held-out loss against
@@ -340,6 +348,7 @@ def scaling_charts(out: str | Path, runs: Sequence[Any], fit: Any) -> list[str]:
             xytext=(4, 4),
             fontsize=8,
         )
+    _plain_log_ticks(ax)
     ax.set_xlabel("parameters N (non-embedding)")
     ax.set_ylabel("held-out loss (nats per token)")
     ax.grid(alpha=0.3, which="both")
@@ -355,6 +364,7 @@ def scaling_charts(out: str | Path, runs: Sequence[Any], fit: Any) -> list[str]:
             ax.loglog(
                 *zip(*pts), "-o", ms=2.5, lw=1.1, label=f"width {r.width} ({r.params:,} params)"
             )
+    _plain_log_ticks(ax)
     ax.set_xlabel("compute (FLOPs, 6 N D)")
     ax.set_ylabel("held-out loss (nats per token)")
     ax.grid(alpha=0.3, which="both")
