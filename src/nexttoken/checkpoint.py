@@ -171,6 +171,13 @@ def _check_and_load_state(model: GPT, tensors: dict[str, torch.Tensor], source: 
     model.load_state_dict(tensors)
 
 
+def load_weights(model: GPT, path: str | Path) -> None:
+    """Load a weights file written by :func:`model_tensors` (tied ``lm_head`` left out) into
+    ``model``, with the same checks and errors as a checkpoint's ``model.safetensors``."""
+    path = Path(path)
+    _check_and_load_state(model, _load_tensors(path, "weights"), path)
+
+
 def load_checkpoint(
     directory: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[GPT, AnyTokenizer, dict[str, Any]]:

@@ -21,13 +21,14 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from .checkpoint import (
     CheckpointError,
     atomic_write,
     load_training_state,
+    load_weights,
     model_tensors,
     read_config,
     save_checkpoint,
@@ -593,18 +594,11 @@ class _EarlyStopping:
     def best_weights(self, model: GPT, out: Path) -> Iterator[None]:
         """The model holds the best weights inside the block, its own again after it."""
         current = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        _load_best(model, out / self.FILE)
+        load_weights(model, out / self.FILE)
         try:
             yield
         finally:
             model.load_state_dict(current)
-
-
-def _load_best(model: GPT, path: Path) -> None:
-    tensors = load_file(str(path), device=str(next(model.parameters()).device))
-    if model.config.tie_word_embeddings:
-        tensors.setdefault("lm_head.weight", tensors["transformer.wte.weight"])
-    model.load_state_dict(tensors)
 
 
 class _Progress:
@@ -778,7 +772,7 @@ def _train(
                 break
     progress.bar.close()
     if stopping.has_best(out):  # hand back the weights that were saved
-        _load_best(model, out / stopping.FILE)
+        load_weights(model, out / stopping.FILE)
     model.gradient_checkpointing = False
     seconds = time.perf_counter() - progress.t_start
     trained = (done - start) * progress.tokens_per_step
