@@ -110,3 +110,34 @@ def test_backtest_cli_writes_the_leaderboard_and_report(tmp_path, signal_checkpo
         == 2
     )
     assert "no such CSV file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("freq", "season"), [("MS", 12), ("QS", 4), ("D", 7), ("h", 24), ("30min", 48), ("YS", 1)]
+)
+def test_calendar_season_reads_the_dates_step(freq, season):
+    from nexttoken.frames import calendar_season
+
+    assert calendar_season(pd.date_range("2020-01-01", periods=30, freq=freq).to_numpy()) == season
+    if freq == "MS":
+        assert calendar_season(pd.period_range("2020-01", periods=30, freq="M")) == 12
+        assert calendar_season(np.arange(30.0)) is None  # plain numbers: no calendar
+
+
+def test_backtest_takes_the_season_from_the_files_dates(tmp_path, signal_checkpoint, capsys):
+    # A trending monthly series: its autocorrelation never dips below zero, so the season is
+    # not found from the context alone; the dates say 12.
+    t = np.arange(72)
+    y = [10 + 0.5 * t + 3 * np.sin(2 * np.pi * t / 12 + i) for i in range(2)]
+    dates = pd.date_range("2015-01-01", periods=72, freq="MS")
+    path = tmp_path / "monthly.csv"
+    path.write_text(
+        "date,a,b\n" + "".join(f"{d:%Y-%m-%d},{a:.4f},{b:.4f}\n" for d, a, b in zip(dates, *y))
+    )
+    argv = ["backtest", signal_checkpoint, "--input", str(path), "--horizon", "6",
+            "--baselines", "seasonal", "--samples", "2", "--no-progress"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "bt")]) == 0
+    assert "season 12 from the series' dates" in capsys.readouterr().err
+    assert "(season 12)" in (tmp_path / "bt" / "report.md").read_text()
+    assert main([*argv, "--season", "6"]) == 0
+    assert "from the series' dates" not in capsys.readouterr().err

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from nexttoken import GPT, GPTConfig, SignalTokenizer, TrainConfig, train
 from nexttoken.cli import main
 from nexttoken.data import IGNORE, SeriesWindows
-from nexttoken.finetune import MixedBatches, TailWindows, finetune_data
+from nexttoken.finetune import MixedBatches, TailWindows, extend_context, finetune_data
 from nexttoken.lm import pretrained_models
 
 
@@ -176,7 +176,45 @@ def test_all_missing_series_and_flags_without_init_are_refused(tmp_path, capsys,
                  *_fast()]) == 2  # fmt: skip
     assert "--holdout is for fine-tuning" in capsys.readouterr().err
     config = tmp_path / "c.json"
-    config.write_text('{"context": 64}')
+    config.write_text('{"n_layer": 3}')
     assert main(["train", "--data", str(data), "--init", signal_checkpoint, "--config",
                  str(config), "--out", str(tmp_path / "q"), *_fast()]) == 2  # fmt: skip
-    assert "'context' in --config" in capsys.readouterr().err
+    assert "'n_layer' in --config" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("positions", ["learned", "rope", "sinusoidal"])
+def test_a_grown_context_keeps_what_the_model_did_within_its_old_window(positions):
+    torch.manual_seed(0)
+    config = GPTConfig(vocab_size=40, context_length=16, n_layer=2, n_head=2, n_embd=16,
+                       positions=positions)  # fmt: skip
+    model = GPT(config).eval()
+    grown = extend_context(model, 40).eval()
+    assert grown.config.context_length == 40 and model.config.context_length == 16
+    ids = torch.randint(0, 40, (3, 16))
+    with torch.no_grad():
+        torch.testing.assert_close(grown(ids), model(ids))
+        assert grown(torch.randint(0, 40, (2, 40))).shape == (2, 40, 40)
+    if positions == "learned":
+        old = model.transformer.wpe.weight
+        new = grown.transformer.wpe.weight
+        assert torch.equal(new[:16], old) and torch.equal(new[16:32], old)
+        assert torch.equal(new[32:], old[:8])
+    assert extend_context(model, 16) is model
+    with pytest.raises(ValueError, match="can grow .* not shrink"):
+        extend_context(model, 8)
+
+
+def test_init_with_a_longer_context_trains_and_resumes_with_it(tmp_path, capsys, signal_checkpoint):
+    data = _write_csv(tmp_path / "in.csv", {f"s{i}": _seasonal(200, 12, i) for i in range(3)})
+    out = tmp_path / "o"
+    args = ["train", "--data", str(data), "--init", signal_checkpoint, "--out", str(out),
+            "--patience", "0"]  # fmt: skip
+    assert main([*args, "--context", "48", *_fast()]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["context_length"] == 48
+    assert load_file(out / "model.safetensors")["transformer.wpe.weight"].shape[0] == 48
+    capsys.readouterr()
+    assert main([*args, "--context", "64", "--resume", *_fast("--steps", "10")]) == 2
+    assert "trained with a context of 48" in capsys.readouterr().err
+    assert main([*args, "--context", "12", "--out", str(tmp_path / "p"), *_fast()]) == 2
+    assert "not shrink" in capsys.readouterr().err

@@ -16,6 +16,9 @@ directory) and trains on the user's series:
   padded after its end as the pre-training padded short windows.
 - **Mixing.** ``mix_synthetic`` is the share of each batch drawn from the synthetic corpus
   (:mod:`nexttoken.synthetic`), so that the model does not forget what it knew.
+- **A longer window.** :func:`extend_context` grows the context a model attends over (the only
+  architecture setting ``--init`` lets change, and only upwards); learned position rows past
+  the old window start as copies of the old rows, as Longformer did (Beltagy et al., 2020).
 
 The run is an ordinary checkpoint: ``nexttoken.load(out)`` loads it; its ``config.json``
 records what it started from (``init``) and the fine-tuning settings (``finetune``).
@@ -36,6 +39,7 @@ from .tokenizers import SignalTokenizer
 __all__ = [
     "FINETUNE_DEFAULTS",
     "FIXED_BY_INIT",
+    "extend_context",
     "MIN_TRAIN_STEPS",
     "TailWindows",
     "MixedBatches",
@@ -57,9 +61,9 @@ FINETUNE_DEFAULTS: dict[str, Any] = {
     "save_every": 100,
     "patience": 4,
 }
-#: Settings that MODEL fixes: its architecture and its tokenizer.
+#: Settings that MODEL fixes: its architecture and its tokenizer (``context`` may grow, see
+#: :func:`extend_context`).
 FIXED_BY_INIT = (
-    "context",
     "n_layer",
     "n_head",
     "n_embd",
@@ -80,6 +84,40 @@ FIXED_BY_INIT = (
 MIN_TRAIN_STEPS = 8
 #: Training windows kept at most (evenly spaced starts beyond it).
 MAX_WINDOWS = 50_000
+
+
+def extend_context(model: Any, context: int) -> Any:
+    """A copy of ``model`` (a :class:`nexttoken.model.GPT`) that attends over ``context`` tokens.
+
+    Every weight is kept. With learned positions, rows ``old..context-1`` of the position table
+    repeat rows ``0..old-1`` in turn (Longformer's copy initialisation, Beltagy et al., 2020:
+    the local structure of the table carries over and training adapts the rest); sinusoidal
+    and rotary tables are rebuilt for the new length. The same ``context`` returns ``model``.
+    """
+    from dataclasses import replace
+
+    from .model import GPT
+
+    old = int(model.config.context_length)
+    context = int(context)
+    if context == old:
+        return model
+    if context < old:
+        raise ValueError(
+            f"context {context} is shorter than the model's window of {old}: a model's context "
+            "can grow when training goes on from it, not shrink (forecasts and prompts longer "
+            "than the window are cropped to its last tokens anyway)"
+        )
+    if model.config.objective != "gpt":
+        raise ValueError("only a causal (objective 'gpt') model's context can be extended")
+    grown = GPT(replace(model.config, context_length=context))
+    state = dict(model.state_dict())
+    if model.transformer.wpe is not None:
+        table = state["transformer.wpe.weight"]
+        reps = -(-context // old)
+        state["transformer.wpe.weight"] = table.repeat(reps, 1)[:context].clone()
+    grown.load_state_dict(state)
+    return grown.to(next(model.parameters()).device)
 
 
 class TailWindows:

@@ -189,6 +189,50 @@ def _date_freq(idx: Any) -> Any:
     return None
 
 
+def calendar_season(times: Any) -> int | None:
+    """The season a calendar gives series stamped with ``times``, or None when it can't tell.
+
+    Steps within a day repeat daily (48 for half-hours, 24 for hours); days repeat weekly (7,
+    5 for business days); weeks yearly (52); months 12; quarters 4; years have no season (1).
+    None for plain numbers, irregular stamps or steps that don't divide a day.
+    """
+    if times is None or len(times) < 3:
+        return None
+    arr = np.asarray(times)
+    if np.issubdtype(arr.dtype, np.number):
+        return None
+    import pandas as pd
+
+    idx = pd.Index(times)
+    if isinstance(idx, pd.PeriodIndex):
+        offset = idx.freq
+    else:
+        try:
+            freq = _date_freq(pd.DatetimeIndex(idx))
+        except (TypeError, ValueError):
+            return None
+        if freq is None:
+            return None
+        offset = pd.tseries.frequencies.to_offset(freq)
+    n = int(getattr(offset, "n", 1) or 1)
+    name = type(offset).__name__
+    yearly = {"Month": 12, "Quarter": 4, "Year": 1, "Week": 52}
+    for key, per_year in yearly.items():
+        if key in name:
+            return per_year // n if per_year % n == 0 else None
+    if "BusinessDay" in name or name == "CustomBusinessDay":
+        return 5 if n == 1 else None
+    nanos = getattr(offset, "nanos", None)
+    if nanos is None:
+        return None
+    day = 86_400 * 10**9
+    if nanos == day:
+        return 7
+    if nanos < day and day % nanos == 0:
+        return int(day // nanos)
+    return None
+
+
 def _index_times(index: Any) -> Any:
     import pandas as pd
 

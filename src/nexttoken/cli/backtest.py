@@ -39,7 +39,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         type=positive_int,
         default=None,
         help="the series' season in steps (12 for monthly data), for seasonal naive and MASE "
-        "(default: found from each context)",
+        "(default: the calendar's when the file has dates: 12 for monthly, 7 for daily, 24 for "
+        "hourly, 48 for half-hourly...; else found from each context)",
     )
     p.add_argument(
         "--baselines",
@@ -69,12 +70,14 @@ def run(args: argparse.Namespace) -> int:
     from ..frames import read_table
     from .evaluate import build_forecasters
 
-    forecasters = build_forecasters(
-        args.model, args.baselines, args.trend, args.allow_pickle, args.season, command=NAME
-    )
     table = read_table(args.input)
     if not table.values:
         raise CLIError(f"{args.input} holds no series")
+    if args.season is None:
+        args.season = _season_from_dates(table.times)
+    forecasters = build_forecasters(
+        args.model, args.baselines, args.trend, args.allow_pickle, args.season, command=NAME
+    )
     bar = tqdm(total=args.windows, unit="window", disable=args.no_progress, file=sys.stderr)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # contexts longer than a model's window are cropped
@@ -104,6 +107,23 @@ def run(args: argparse.Namespace) -> int:
         report = write(bt, Path(args.out), text, command, plots=not args.no_plots)
         print(f"\nwrote {report}, leaderboard.csv and results.csv")
     return 0
+
+
+def _season_from_dates(times: list[Any]) -> int | None:
+    """The season every series' dates agree on (12 for monthly ones), said on stderr; None
+    when there are no dates or they disagree (then each context's own season is found)."""
+    from ..frames import calendar_season
+
+    found = {calendar_season(t) for t in times} if times else {None}
+    if len(found) != 1 or None in found:
+        return None
+    season = found.pop()
+    assert season is not None
+    print(
+        f"nexttoken: note: season {season} from the series' dates (give --season to override)",
+        file=sys.stderr,
+    )
+    return season
 
 
 def markdown(table: Any) -> str:

@@ -158,7 +158,7 @@ def _add_model(p: argparse.ArgumentParser) -> None:
         help="mlm: bert = 80%% MASK / 10%% random / 10%% kept (default); mask = always MASK",
     )
     options: list[tuple[str, Any, str]] = [
-        ("--context", positive_int, "context window in tokens"),
+        ("--context", positive_int, "context window in tokens (with --init: may grow the model's)"),
         ("--n-layer", positive_int, "transformer blocks"),
         ("--n-head", positive_int, "attention heads"),
         ("--n-embd", positive_int, "width"),
@@ -351,7 +351,7 @@ def _run_init(
 ) -> int:
     """``train --init MODEL``: fine-tune (CSV) or go on pre-training (synthetic, oscillators)."""
     from ..checkpoint import CheckpointError, read_config
-    from ..finetune import FIXED_BY_INIT, finetune_data
+    from ..finetune import FIXED_BY_INIT, extend_context, finetune_data
     from ..frames import read_table
     from ..lm import load
     from ..model import GPT, GPTConfig
@@ -405,6 +405,16 @@ def _run_init(
         model = GPT(GPTConfig.from_dict(saved["model"]))
     else:
         model = lm.model
+    if "context" in origins:
+        if args.resume and int(s["context"]) != model.config.context_length:
+            raise CLIError(
+                f"{origins['context']} {s['context']}: {out} was trained with a context of "
+                f"{model.config.context_length}; --resume goes on with it (drop the setting)"
+            )
+        try:
+            model = extend_context(model, int(s["context"]))
+        except ValueError as e:
+            raise CLIError(f"{origins['context']}: {e}") from None
     model_config = model.config
     for key, model_key in ARCHITECTURE_KEYS.items():
         s[key] = getattr(model_config, model_key)
