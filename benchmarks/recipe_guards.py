@@ -68,7 +68,7 @@ def main() -> None:
             datasets = {t.dataset for t in result.tasks}
             if "sine + offset" in datasets:
                 r["offset sines NMSE"] = f"{_median_nmse(result, 'sine + offset', m):.4f}"
-            solar = [d for d in datasets if d.startswith("solar")]
+            solar = [d for d in datasets if d.startswith("solar-like")]  # shapes' generated one
             if solar:
                 r["solar-like NMSE"] = f"{_median_nmse(result, solar[0], m):.3f}"
     head = ["model", *rows[labels[0]]]
