@@ -113,7 +113,18 @@ def test_backtest_cli_writes_the_leaderboard_and_report(tmp_path, signal_checkpo
 
 
 @pytest.mark.parametrize(
-    ("freq", "season"), [("MS", 12), ("QS", 4), ("D", 7), ("h", 24), ("30min", 48), ("YS", 1)]
+    ("freq", "season"),
+    [
+        ("MS", 12),
+        ("QS", 4),
+        ("W-SUN", 52),
+        ("D", 7),
+        ("B", 5),
+        ("h", 24),
+        ("30min", 48),
+        ("YS", 1),
+        ("7min", None),
+    ],
 )
 def test_calendar_season_reads_the_dates_step(freq, season):
     from nexttoken.frames import calendar_season

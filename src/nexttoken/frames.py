@@ -216,7 +216,7 @@ def calendar_season(times: Any) -> int | None:
         offset = pd.tseries.frequencies.to_offset(freq)
     n = int(getattr(offset, "n", 1) or 1)
     name = type(offset).__name__
-    yearly = {"Month": 12, "Quarter": 4, "Year": 1, "Week": 52}
+    yearly = {"SemiMonth": 24, "Month": 12, "Quarter": 4, "Year": 1, "Week": 52}
     for key, per_year in yearly.items():
         if key in name:
             return per_year // n if per_year % n == 0 else None
