@@ -382,6 +382,15 @@ def test_forecast_takes_a_trend_choice_and_steps_show_the_model_alone(client):
     assert data["series"][0]["trend_removed"] is True
     data = client.post("/api/forecast", json={**body, "trend": "none"}).json()
     assert data["series"][0]["trend_removed"] is False
+    # a known season: taken out with trend auto (4 cycles of 10 in the 40 steps), said so
+    wavy = {**body, "series": (5.0 + np.tile([0, 3, 6, 2, -1, -4, -6, -3, 1, 2], 4)).tolist()}
+    data = client.post("/api/forecast", json={**wavy, "season": [10]}).json()
+    assert data["series"][0]["season_removed"] is True
+    data = client.post("/api/forecast", json={**wavy, "season": [10], "trend": "none"}).json()
+    assert data["series"][0]["season_removed"] is False
+    for bad in ([0], [2.5], "10", [10] * 5):
+        r = client.post("/api/forecast", json={**wavy, "season": bad})
+        assert r.status_code == 400 and "season" in r.json()["error"], (bad, r.text)
     r = client.post("/api/forecast", json={**body, "trend": "cubic"})
     assert r.status_code == 400 and "'trend' must be one of auto, linear, none" in r.json()["error"]
     # the steps are the model's own distributions: they take no trend (nor paths, samples)

@@ -322,13 +322,20 @@ class ModelForecaster:
         seed: int | None = 0,
         seasons: tuple[int, ...] = (),
     ) -> Forecast:
-        """``seasons`` is accepted for the common interface and not used: the model reads the
-        season from the context, as it does for a user's series."""
+        """``seasons``: the series' known seasons, handed to :func:`nexttoken.forecast` as its
+        ``season`` (with ``trend="auto"`` it may then forecast a series with its seasonal
+        profile removed); none: the model reads the season from the context alone."""
         from .forecast import forecast
 
-        window = self.lm.model.config.context_length
-        series = [x[-window:] for x in prepare_context(context)]
-        return forecast(self.lm, series, horizon, num_samples, seed=seed, **self.sampling)
+        series = prepare_context(context)
+        sampling = dict(self.sampling)
+        if seasons and "season" not in sampling:
+            sampling["season"] = tuple(seasons)
+        with warnings.catch_warnings():
+            # the whole context is given on purpose: the model sees its window, the seasonal
+            # profile and the backtest read what comes before it too
+            warnings.filterwarnings("ignore", message="a context has .* more than the model's")
+            return forecast(self.lm, series, horizon, num_samples, seed=seed, **sampling)
 
 
 BASELINES: dict[str, type[_PerSeries]] = {

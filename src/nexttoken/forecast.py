@@ -59,6 +59,10 @@ class Forecast:
     """Per series, the ``horizon`` time stamps forecast (continuing the context's dates or
     ``ds`` at their own frequency), or None when the context had none."""
     trend: np.ndarray | None = None
+    seasonal: np.ndarray | None = None
+    """``(series, horizon)`` the seasonal profile added back to each series' paths (the average
+    shape of its known seasons over its context, continued), or None when no series had one
+    removed; a row is all zeros for a series forecast with its season in place."""
 
     @property
     def trend_removed(self) -> np.ndarray:
@@ -66,6 +70,14 @@ class Forecast:
         if self.trend is None:
             return np.zeros(self.samples.shape[0], dtype=bool)
         return np.any(self.trend != 0, axis=1)
+
+    @property
+    def season_removed(self) -> np.ndarray:
+        """``(series,)`` bool: whether the model forecast the series with its seasonal profile
+        removed."""
+        if self.seasonal is None:
+            return np.zeros(self.samples.shape[0], dtype=bool)
+        return np.any(self.seasonal != 0, axis=1)
 
     @property
     def median(self) -> np.ndarray:
@@ -159,10 +171,11 @@ def path_distributions(
     tok = lm.tokenizer
     if not isinstance(tok, SignalTokenizer) or f.ids is None or f.scale is None:
         raise ValueError("path distributions need a signal model's forecast")
-    if f.trend_removed[series]:
+    if f.trend_removed[series] or f.season_removed[series]:
         raise ValueError(
-            "this series was forecast with its linear trend removed, so its token ids are of the "
-            "residual; forecast it with trend='none' to see the model's own distributions"
+            "this series was forecast with its linear trend or seasonal profile removed, so its "
+            "token ids are of the residual; forecast it with trend='none' to see the model's own "
+            "distributions"
         )
     loc = 0.0 if f.loc is None else float(f.loc[series])
     scale = float(f.scale[series])
@@ -244,6 +257,7 @@ def forecast(
     names: Sequence[str] | None = None,
     max_batch_rows: int = 2048,
     trend: str = "auto",
+    season: int | Sequence[int] | None = None,
     generate_fn: Callable[..., torch.Tensor] | None = None,
 ) -> Forecast:
     """Sample ``num_samples`` continuations of ``horizon`` steps for each series of ``context``.
@@ -268,6 +282,17 @@ def forecast(
         backtest (and keeps the series as it is) where the whole context's line explains under
         5% of its variance; elsewhere it costs three extra forecasts of ``min(horizon, len // 4)``
         steps. :attr:`Forecast.trend` holds the lines that were added back.
+    season : the series' known seasons in steps, the main one first (12 for monthly data, 24
+        and 168 for hourly; ``nexttoken.frames.calendar_season`` reads one from dates). With
+        ``trend="auto"``, a series whose season fits at least twice into its context and is
+        strong (seasonal strength, adjusted for the profile's size, at least
+        :data:`MIN_SEASON_STRENGTH`) is forecast with its seasonal profile removed: the average
+        shape of each season around its moving average, as classical decomposition takes it,
+        read from the last ``max(window, 2 x season)`` steps (so from before the window for a
+        long season, where the context has them). The model forecasts what is left (the
+        backtest still decides on a line), and the profile is continued and added back to every
+        path (:attr:`Forecast.seasonal`). Ignored with ``trend="none"`` or ``"linear"``.
+        Default None: no season is taken out. docs/evaluation.md scores the rule.
     generate_fn : what samples the paths, with :func:`nexttoken.generate`'s arguments (default:
         that function); the explorer passes its batcher, which decodes concurrent forecasts
         together.
@@ -279,17 +304,18 @@ def forecast(
     _signal_tokenizer(lm, horizon, num_samples, quantile_levels)
     if trend not in TRENDS:
         raise ValueError(f"trend must be one of {', '.join(TRENDS)} (got {trend!r})")
+    seasons = _seasons(season)
     given = _checked(read_series(context, names))
-    series = given.values
+    full = given.values
     window = lm.model.config.context_length
-    longest = max(len(v) for v in series)
+    longest = max(len(v) for v in full)
     if longest > window:
         warnings.warn(
             f"a context has {longest} steps, more than the model's window of {window}; "
-            f"each forecast conditions on (and is scaled by) its last {window} steps",
+            f"each forecast conditions on (and is scaled by) its last {window} steps"
+            + (" (seasonal profiles are read from all of them)" if seasons else ""),
             stacklevel=2,
         )
-    series = [v[-window:] for v in series]
     sampling = dict(
         greedy=greedy,
         temperature=temperature,
@@ -299,19 +325,27 @@ def forecast(
         max_batch_rows=max_batch_rows,
         generate_fn=generate_fn or generate,
     )
-    lines: list[Line | None]
+    choices: list[Choice]
     if trend == "none":
-        lines = [None] * len(series)
+        choices = [(None, False)] * len(full)
     elif trend == "linear":
-        lines = [_line(v) for v in series]
+        choices = [(1.0, False)] * len(full)
     else:
-        lines = _trend_lines(lm, series, horizon, num_samples, seed, sampling)
-    shown = [v - _on(ln, 0, len(v)) for v, ln in zip(series, lines)]
+        choices = _choose(lm, full, seasons, horizon, num_samples, seed, sampling, window)
+    parts = [
+        _parts(v, fit, deseason, seasons, window, horizon)
+        for v, (fit, deseason) in zip(full, choices)
+    ]
+    shown = [v[-window:] - taken for v, (taken, _, _) in zip(full, parts)]
     samples, ids_out, scales, locs = _sample(lm, shown, horizon, num_samples, seed, sampling)
-    added = None
-    if any(ln is not None for ln in lines):
-        added = np.stack([_on(ln, len(v), len(v) + horizon) for v, ln in zip(series, lines)])
+    zeros = np.zeros(horizon)
+    added = seasonal = None
+    if any(ln is not None for _, ln, _ in parts):
+        added = np.stack([zeros if ln is None else ln for _, ln, _ in parts])
         samples += added[:, None, :]
+    if any(prof is not None for _, _, prof in parts):
+        seasonal = np.stack([zeros if prof is None else prof for _, _, prof in parts])
+        samples += seasonal[:, None, :]
     return Forecast(
         samples=samples,
         quantile_levels=tuple(quantile_levels),
@@ -321,6 +355,7 @@ def forecast(
         names=given.names,
         times=[future_times(t, horizon) for t in given.times],
         trend=added,
+        seasonal=seasonal,
     )
 
 
@@ -418,49 +453,211 @@ def _explained(x: np.ndarray) -> float:
     return 1.0 - float(np.nanvar(left)) / max(float(np.nanvar(x)), 1e-300)
 
 
-def _trend_lines(
+#: ``auto`` removes a seasonal profile only from a series whose season is at least this strong:
+#: ``1 - var(remainder) / var(season + remainder)`` around the season's moving average (the
+#: seasonal strength of Wang, Smith and Hyndman, 2006; 0 for noise, 1 for a clean season),
+#: adjusted for the values the profile fits as adjusted R^2 is (so noise scores about 0).
+MIN_SEASON_STRENGTH = 0.3
+#: Each season's profile is read from the last ``max(window, PROFILE_CYCLES x season)`` steps of
+#: a context: the model's window, or two cycles of a season longer than half of it (the week of
+#: half-hourly data), where the context has them.
+PROFILE_CYCLES = 2
+
+#: What ``auto`` chose for a series: the share of the context its line is fitted to (None: no
+#: line; see :data:`TREND_FITS`) and whether its seasonal profile is removed.
+Choice = tuple[float | None, bool]
+#: One season's profile: ``(season, values)``, the value at step ``t`` being ``values[t % season]``.
+Profile = list[tuple[int, np.ndarray]]
+
+
+def _seasons(season: int | Sequence[int] | None) -> tuple[int, ...]:
+    if season is None:
+        return ()
+    given = tuple(season) if isinstance(season, (list, tuple, np.ndarray)) else (season,)
+    out = []
+    for m in given:
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 1:
+            raise ValueError(
+                f"season must be a whole number of steps >= 1, or a list of them (got {season!r})"
+            )
+        out.append(int(m))
+    return tuple(out)
+
+
+def _moving_average(x: np.ndarray, m: int) -> tuple[np.ndarray, int]:
+    """The centred moving average of length ``m`` (2 x m for even ``m``, as classical
+    decomposition takes it) over the observed steps, and the step its first value belongs to.
+    Steps whose window is less than half observed are NaN. Running sums: linear in ``len(x)``
+    whatever ``m``."""
+    seen = ~np.isnan(x)
+    value = np.concatenate([[0.0], np.cumsum(np.where(seen, x, 0.0))])
+    count = np.concatenate([[0.0], np.cumsum(seen)])
+    width = m + 1 if m % 2 == 0 else m  # points under the window
+    n = len(x) - width + 1
+    if n < 1:
+        return np.empty(0), (width - 1) // 2
+    num = value[width : width + n] - value[:n]
+    den = count[width : width + n] - count[:n]
+    if m % 2 == 0:  # the two end points weigh a half
+        ends = np.where(seen, x, 0.0)
+        num = num - 0.5 * (ends[:n] + ends[width - 1 : width - 1 + n])
+        den = den - 0.5 * (seen[:n].astype(np.float64) + seen[width - 1 : width - 1 + n])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ma = np.where(den >= 0.5 * m, num / np.maximum(den, 1e-300), np.nan)
+    return ma, (width - 1) // 2
+
+
+def _profile(x: np.ndarray, seasons: Sequence[int], window: int = 0) -> Profile | None:
+    """The seasonal profile of ``x``: for each known season (shortest first) that fits at least
+    twice into ``x``, the mean by phase of what is left around that season's moving average
+    (after the shorter seasons' profiles are taken out), centred on zero. None when no season
+    fits or the seasons together are weaker than :data:`MIN_SEASON_STRENGTH`."""
+    rest = np.asarray(x, dtype=np.float64).copy()
+    out: Profile = []
+    first: tuple[np.ndarray, int] | None = None  # the first season's detrended steps, and start
+    for m in sorted({m for m in seasons if m >= 2}):
+        # each season is read from the last max(window, PROFILE_CYCLES x m) steps
+        start = max(0, len(rest) - max(window, PROFILE_CYCLES * m)) if window else 0
+        seg = rest[start:]
+        if len(seg) < 2 * m:
+            continue
+        ma, c = _moving_average(seg, m)
+        c += start
+        d = rest[c : c + len(ma)] - ma
+        phase = (c + np.arange(len(d))) % m
+        ok = ~np.isnan(d)
+        counts = np.bincount(phase[ok], minlength=m)
+        if (counts == 0).any():
+            continue
+        values = np.bincount(phase[ok], weights=d[ok], minlength=m) / counts
+        values -= values.mean()
+        if first is None:
+            first = (d, c)
+        rest -= values[np.arange(len(rest)) % m]
+        out.append((m, values))
+    if first is None:
+        return None
+    # strength over the first season's window: remainder against season + remainder
+    d, c = first
+    remainder = d - _continued(out, c, len(d))
+    total = float(np.nanvar(d))
+    if not np.isfinite(total) or total <= 0:
+        return None
+    # adjusted for the m - 1 values the profile fits (as adjusted R^2 is): a profile read from
+    # one or two cycles fits noise too
+    seen = int(np.count_nonzero(~np.isnan(remainder)))
+    if seen <= out[0][0]:
+        return None
+    strength = 1.0 - float(np.nanvar(remainder)) * (seen - 1) / (seen - out[0][0]) / total
+    return out if strength >= MIN_SEASON_STRENGTH else None
+
+
+def _continued(profile: Profile, start: int, length: int) -> np.ndarray:
+    """The profile's values at steps ``start..start+length-1``."""
+    t = np.arange(start, start + length)
+    return sum((values[t % m] for m, values in profile), np.zeros(length))
+
+
+def _parts(
+    x: np.ndarray,
+    fit: float | None,
+    deseason: bool,
+    seasons: Sequence[int],
+    window: int,
+    horizon: int,
+    history: int | None = None,
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """What a choice takes out of the context ``x``: its values over the last ``window`` steps
+    (what the model sees), and the line and the seasonal profile continued over ``horizon``
+    (None for no line, no profile). The profile is read from all of ``x``, the line from the
+    window, after the profile is taken out. ``history``: the model's window, from which the
+    profile's history is reckoned (default ``window``)."""
+    prof = _profile(x, seasons, history or window) if deseason else None
+    seen = x[-window:]
+    start = len(x) - len(seen)
+    season_seen = _continued(prof, start, len(seen)) if prof else np.zeros(len(seen))
+    line = _line(seen - season_seen, fit) if fit is not None else None
+    taken = _on(line, 0, len(seen)) + season_seen
+    future_line = None if line is None else _on(line, len(seen), len(seen) + horizon)
+    future_season = _continued(prof, len(x), horizon) if prof else None
+    return taken, future_line, future_season
+
+
+def _choose(
     lm: LanguageModel,
     series: list[np.ndarray],
+    seasons: tuple[int, ...],
     horizon: int,
     num_samples: int,
     seed: int | None,
     sampling: dict[str, Any],
-) -> list[Line | None]:
-    """``trend='auto'``: for each series, hold out its last ``min(horizon, len // 4)`` steps and
-    forecast them from the steps before: as they are, and with each line of
-    :data:`TREND_FITS` (fit to those steps) removed and added back. The best line is kept
-    (fit again to the whole context) where its median's mean absolute error is below
-    :data:`TREND_MARGIN` times the model's alone; otherwise the series is forecast as it is.
+    window: int,
+) -> list[Choice]:
+    """``trend='auto'``: what to take out of each series before the model forecasts it.
 
-    Series too short to hold steps out (fewer than :data:`MIN_TREND_CONTEXT` before them), and
-    series whose line explains less than :data:`MIN_TREND_R2` of their variance, are forecast
-    as they are. The backtests draw from their own random stream, so a series
-    ``auto`` leaves alone gets the very paths of ``trend='none'``."""
-    chosen: list[Line | None] = [None] * len(series)
-    held = [min(horizon, len(v) // 4) for v in series]
-    todo = [
+    A series with a known season that fits at least twice into its context and is strong enough
+    (:func:`_profile`) has its seasonal profile removed. Then its last ``min(horizon, len // 4)``
+    steps (``len`` counted up to the window) are held out and forecast from the steps before
+    (the model seeing the window's steps before them): as they are (after the profile), and
+    with each line of :data:`TREND_FITS` (fit to those steps) removed and added back. The best
+    line is kept (fit again to the whole window) where its median's mean absolute error is
+    below :data:`TREND_MARGIN` times the error without a line; otherwise none.
+
+    Series too short to hold steps out (fewer than :data:`MIN_TREND_CONTEXT` before them) are
+    forecast as they are; lines are tried only where the window's line explains at least
+    :data:`MIN_TREND_R2` of its variance or a profile was removed. The backtests draw from their
+    own random stream, so a series ``auto`` leaves alone gets the very paths of
+    ``trend='none'``."""
+    chosen: list[Choice] = [(None, False)] * len(series)
+    held = [min(horizon, min(len(v), window) // 4) for v in series]  # the window's last quarter
+    usable = [
         i
         for i, v in enumerate(series)
         if held[i] >= 1
         and len(v) - held[i] >= MIN_TREND_CONTEXT
         and not np.isnan(v[-held[i] :]).all()
-        and _explained(v) >= MIN_TREND_R2
     ]
-    if not todo:
+    # the candidates: (series, fit, deseason); each series' baseline first, the line variants of
+    # the series without a profile next, then those with one (without seasons, the order, and so
+    # the backtest's random draws, are what they were before seasons were read)
+    plain: list[tuple[int, float | None, bool]] = []
+    lined: list[tuple[int, float | None, bool]] = []
+    seasonal: list[tuple[int, float | None, bool]] = []
+    for i in usable:
+        past = series[i][: -held[i]]
+        has_season = bool(seasons) and _profile(past, seasons, window) is not None
+        if not has_season and _explained(series[i][-window:]) < MIN_TREND_R2:
+            continue  # no season to remove and no line worth a backtest
+        if has_season:  # the profile goes; the backtest decides on a line after it
+            chosen[i] = (None, True)
+            plain.append((i, None, True))
+            seasonal += [(i, fit, True) for fit in TREND_FITS]
+            continue
+        plain.append((i, None, False))
+        lined += [(i, fit, False) for fit in TREND_FITS]
+    if not plain:
         return chosen
-    pasts = [series[i][: -held[i]] for i in todo]
-    variants = [[_line(p, fit) for p in pasts] for fit in TREND_FITS]
-    shown = pasts + [p - _on(ln, 0, len(p)) for lines in variants for p, ln in zip(pasts, lines)]
+    lined.sort(key=lambda c: TREND_FITS.index(c[1] or 0.0))
+    candidates = plain + lined + seasonal
+    shown, continued = [], []
+    for i, fit, deseason in candidates:
+        # the model sees the window's steps before the held-out ones; a profile is read from
+        # everything before them
+        past, seen = series[i][: -held[i]], window - held[i]
+        taken, line, prof = _parts(past, fit, deseason, seasons, seen, held[i], window)
+        shown.append(past[-seen:] - taken)
+        continued.append((0.0 if line is None else line) + (0.0 if prof is None else prof))
     n = min(num_samples, 20)
     bt_seed = None if seed is None else seed + 1
-    paths, _, _, _ = _sample(lm, shown, max(held[i] for i in todo), n, bt_seed, sampling)
+    longest = max(held[i] for i, _, _ in candidates)
+    paths, _, _, _ = _sample(lm, shown, longest, n, bt_seed, sampling)
     median = np.median(paths, axis=1)
-    for k, i in enumerate(todo):
-        h, truth, steps = held[i], series[i][-held[i] :], len(pasts[k])
-        best = np.nanmean(np.abs(median[k, :h] - truth)) * TREND_MARGIN
-        for j, lines in enumerate(variants):
-            path = median[(j + 1) * len(todo) + k, :h] + _on(lines[k], steps, steps + h)
-            err = np.nanmean(np.abs(path - truth))
-            if lines[k] is not None and err < best:
-                best, chosen[i] = err, _line(series[i], TREND_FITS[j])
+    best: dict[int, float] = {}
+    for k, (i, fit, deseason) in enumerate(candidates):
+        h, truth = held[i], series[i][-held[i] :]
+        err = float(np.nanmean(np.abs(median[k, :h] + continued[k] - truth)))
+        if i not in best:  # the series' first candidate: its baseline
+            best[i] = err * TREND_MARGIN
+        elif err < best[i]:
+            best[i], chosen[i] = err, (fit, deseason)
     return chosen

@@ -160,6 +160,7 @@ NewTokens = Annotated[int, Field(ge=1, le=MAX_NEW_TOKENS), _Whole]
 Draws = Annotated[int, Field(ge=1, le=MAX_DRAWS), _Whole]
 Horizon = Annotated[int, Field(ge=1, le=MAX_HORIZON), _Whole]
 Samples = Annotated[int, Field(ge=1, le=MAX_SAMPLES), _Whole]
+Season = Annotated[int, Field(ge=1, le=MAX_PROMPT), _Whole]
 Value = Annotated[float, Field(ge=-MAX_VALUE, le=MAX_VALUE)]
 Values = Annotated[list[Value | None], Field(max_length=MAX_PROMPT)]
 
@@ -283,6 +284,13 @@ class ForecastRequest(StepsRequest):
 
     samples: Samples = Field(20, description="sample paths per series")
     trend: Literal["auto", "linear", "none"] = "auto"
+    season: list[Season] | None = Field(
+        None,
+        max_length=4,
+        description="the series' known seasons in steps, the main one first (e.g. [24, 168] "
+        "for hourly data); with trend auto a strong one is taken out before the model "
+        "forecasts and added back (nexttoken.forecast's season)",
+    )
     paths: bool = Field(False, description="add the sample paths and contexts")
 
 
@@ -416,6 +424,7 @@ class SeriesOut(Out):
     q10: list[float]
     q90: list[float]
     trend_removed: bool
+    season_removed: bool
 
 
 class ForecastOut(Out):
@@ -718,6 +727,7 @@ def _forecast(
             seed=r.seed,
             names=names,
             trend=trend,
+            season=getattr(r, "season", None) if trend == "auto" else None,
             generate_fn=None if batcher is None else batcher.generate,
         )
     except ValueError as e:
@@ -742,6 +752,7 @@ def forecast_json(lm: LanguageModel, r: ForecastRequest, batcher: Batcher) -> di
                 "q10": f.quantiles[i, 0].tolist(),
                 "q90": f.quantiles[i, -1].tolist(),
                 "trend_removed": bool(f.trend_removed[i]),
+                "season_removed": bool(f.season_removed[i]),
             }
             for i, (name, c) in enumerate(zip(f.names, contexts, strict=True))
         ]

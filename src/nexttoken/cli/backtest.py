@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .common import CLIError, add_allow_pickle, positive_int
+from .common import CLIError, add_allow_pickle, positive_int, season_from_dates
 
 NAME = "backtest"
 
@@ -38,9 +38,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--season",
         type=positive_int,
         default=None,
-        help="the series' season in steps (12 for monthly data), for seasonal naive and MASE "
-        "(default: the calendar's when the file has dates: 12 for monthly, 7 for daily, 24 for "
-        "hourly, 48 for half-hourly...; else found from each context)",
+        help="the series' season in steps (12 for monthly data), for seasonal naive, MASE and "
+        "every forecaster (a model with --trend auto takes a strong season's profile out "
+        "before it forecasts) (default: the calendar's when the file has dates: 12 for "
+        "monthly, 7 for daily, 24 for hourly, 48 for half-hourly...; else found from each "
+        "context, and the models get none)",
     )
     p.add_argument(
         "--baselines",
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     if not table.values:
         raise CLIError(f"{args.input} holds no series")
     if args.season is None:
-        args.season = _season_from_dates(table.times)
+        args.season = season_from_dates(table.times)
     forecasters = build_forecasters(
         args.model, args.baselines, args.trend, args.allow_pickle, args.season, command=NAME
     )
@@ -107,23 +109,6 @@ def run(args: argparse.Namespace) -> int:
         report = write(bt, Path(args.out), text, command, plots=not args.no_plots)
         print(f"\nwrote {report}, leaderboard.csv and results.csv")
     return 0
-
-
-def _season_from_dates(times: list[Any]) -> int | None:
-    """The season every series' dates agree on (12 for monthly ones), said on stderr; None
-    when there are no dates or they disagree (then each context's own season is found)."""
-    from ..frames import calendar_season
-
-    found = {calendar_season(t) for t in times} if times else {None}
-    if len(found) != 1 or None in found:
-        return None
-    season = found.pop()
-    assert season is not None
-    print(
-        f"nexttoken: note: season {season} from the series' dates (give --season to override)",
-        file=sys.stderr,
-    )
-    return season
 
 
 def markdown(table: Any) -> str:

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
-__all__ = ["CLIError", "positive_int", "add_sampling", "add_allow_pickle", "csv_cell", "version"]
+__all__ = [
+    "CLIError",
+    "positive_int",
+    "seasons_arg",
+    "season_from_dates",
+    "add_sampling",
+    "add_allow_pickle",
+    "csv_cell",
+    "version",
+]
 
 
 class CLIError(Exception):
@@ -19,6 +30,31 @@ def positive_int(text: str) -> int:
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 (got {v})")
     return v
+
+
+def seasons_arg(text: str) -> tuple[int, ...]:
+    """``--season`` of forecast: one season or several, comma-separated (``24,168``)."""
+    parts = [t.strip() for t in text.split(",") if t.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("give a season in steps, e.g. 12, or several: 24,168")
+    return tuple(positive_int(t) for t in parts)
+
+
+def season_from_dates(times: list[Any]) -> int | None:
+    """The season every series' dates agree on (12 for monthly ones), said on stderr; None
+    when there are no dates or they disagree."""
+    from ..frames import calendar_season
+
+    found = {calendar_season(t) for t in times} if times else {None}
+    if len(found) != 1 or None in found:
+        return None
+    season = found.pop()
+    assert season is not None
+    print(
+        f"nexttoken: note: season {season} from the series' dates (give --season to override)",
+        file=sys.stderr,
+    )
+    return season
 
 
 def add_sampling(p: argparse.ArgumentParser) -> None:

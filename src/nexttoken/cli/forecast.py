@@ -9,7 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from .common import CLIError, add_allow_pickle, csv_cell, positive_int
+from .common import (
+    CLIError,
+    add_allow_pickle,
+    csv_cell,
+    positive_int,
+    season_from_dates,
+    seasons_arg,
+)
 
 NAME = "forecast"
 
@@ -47,6 +54,15 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "the model forecasts it better with its straight-line trend removed (then continued and "
         "added back); linear: always remove the line; none: the model alone",
     )
+    p.add_argument(
+        "--season",
+        type=seasons_arg,
+        default=None,
+        help="the series' season in steps, or several comma-separated, the main one first (12 "
+        "for monthly data; 24,168 for hourly): with --trend auto the backtest also tries each "
+        "series with its average seasonal profile removed and added back (default: the "
+        "calendar's season when IN.csv has dates, e.g. 12 for monthly, 24 for hourly; else none)",
+    )
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=positive_int, default=None)
     p.add_argument("--top-p", type=float, default=None)
@@ -76,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
         end = observed[-1] + 1  # drop trailing blanks: the forecast starts after the last value
         contexts.append(v[:end])
         times.append(None if t is None else t[:end])
+    season = args.season
+    if season is None and args.trend == "auto":
+        found = season_from_dates(times)
+        season = (found,) if found and found > 1 else None
     f = forecast(
         lm,
         contexts,
@@ -87,7 +107,15 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         names=names,
         trend=args.trend,
+        season=season,
     )
+    if f.season_removed.any():
+        print(
+            f"nexttoken: note: {int(f.season_removed.sum())} of {len(names)} series forecast "
+            f"with their seasonal profile (season {', '.join(map(str, season or ()))}) removed "
+            "and added back, as a backtest on each context's end chose",
+            file=sys.stderr,
+        )
     text = _forecast_csv(f, times, args.horizon)
     if args.output:
         from ..checkpoint import atomic_write
@@ -116,10 +144,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote fan chart to {args.plot}", file=sys.stderr)
     if args.heatmap:
         shown = f
-        if f.trend_removed[0]:
+        if f.trend_removed[0] or f.season_removed[0]:
             print(
-                f"note: {names[0]!r} was forecast with its trend removed; the heat map shows the "
-                "model on the series as it is (--trend none)",
+                f"note: {names[0]!r} was forecast with its trend or season removed; the heat map "
+                "shows the model on the series as it is (--trend none)",
                 file=sys.stderr,
             )
             shown = forecast(

@@ -345,7 +345,8 @@ async function runForecast() {
       (data.series.length > 1 ? ` (first of ${data.series.length} series in the file)` : "") +
       `; median at the last step ${s.median[s.median.length - 1].toPrecision(4)}, ` +
       `10–90% band [${s.q10[s.q10.length - 1].toPrecision(4)}, ${s.q90[s.q90.length - 1].toPrecision(4)}]` +
-      (s.trend_removed ? "; its straight-line trend was taken out before the model forecast it, then added back" : "");
+      (s.trend_removed ? "; its straight-line trend was taken out before the model forecast it, then added back" : "") +
+      (s.season_removed ? "; its average seasonal profile was taken out before the model forecast it, then added back" : "");
   });
 }
 
