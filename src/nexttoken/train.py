@@ -399,7 +399,7 @@ def train(
         )
     created_group = _init_process_group(dist_info, device)
     try:
-        return _train(
+        result = _train(
             model,
             tokenizer,
             train_data,
@@ -412,6 +412,11 @@ def train(
             extra_config=extra_config,
             on_log=on_log,
         )
+        if created_group:
+            # every rank is done talking before any tears the group down: a rank that destroys
+            # it while another still sends can abort in gloo's threads (seen once in CI)
+            _barrier(dist_info)
+        return result
     finally:
         if created_group:
             import torch.distributed as dist
