@@ -218,6 +218,21 @@ def test_a_student_does_the_lecture_exercises_in_the_page(server, shots):
             "!document.querySelector('#forecast-summary').textContent.includes('taken out')"
         )
         assert "6 steps" in page.text_content("#forecast-summary")
+        # a known season: taken out with trend auto and said so; a bad one is a clear message
+        page.fill("#values", ",".join(f"{5 + [0, 3, 6, 2, -1, -4][i % 6]:.1f}" for i in range(60)))
+        page.select_option("#trend", "auto")
+        page.fill("#season", "6")
+        page.click("#forecast-btn")
+        page.wait_for_function(
+            "document.querySelector('#forecast-summary').textContent.includes('seasonal profile')"
+        )
+        page.fill("#season", "6,x")
+        page.click("#forecast-btn")
+        page.wait_for_function("document.querySelector('#status').textContent.includes('season')")
+        page.fill("#season", "")
+        page.click("#forecast-btn")
+        page.wait_for_function("document.querySelector('#status').textContent === ''")
+        page.locator("#signal-panel").screenshot(path=str(shots / "explorer-season.png"))
         assert not errors, errors
         assert page.text_content("#status") == ""
         browser.close()

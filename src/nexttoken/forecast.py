@@ -333,7 +333,7 @@ def forecast(
     else:
         choices = _choose(lm, full, seasons, horizon, num_samples, seed, sampling, window)
     parts = [
-        _parts(v, fit, deseason, seasons, window, horizon)
+        _parts(v, fit, _profile(v, seasons, window) if deseason else None, window, horizon)
         for v, (fit, deseason) in zip(full, choices)
     ]
     shown = [v[-window:] - taken for v, (taken, _, _) in zip(full, parts)]
@@ -559,20 +559,12 @@ def _continued(profile: Profile, start: int, length: int) -> np.ndarray:
 
 
 def _parts(
-    x: np.ndarray,
-    fit: float | None,
-    deseason: bool,
-    seasons: Sequence[int],
-    window: int,
-    horizon: int,
-    history: int | None = None,
+    x: np.ndarray, fit: float | None, prof: Profile | None, window: int, horizon: int
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """What a choice takes out of the context ``x``: its values over the last ``window`` steps
-    (what the model sees), and the line and the seasonal profile continued over ``horizon``
-    (None for no line, no profile). The profile is read from all of ``x``, the line from the
-    window, after the profile is taken out. ``history``: the model's window, from which the
-    profile's history is reckoned (default ``window``)."""
-    prof = _profile(x, seasons, history or window) if deseason else None
+    (what the model sees), and the line and the seasonal profile ``prof`` (of ``x``, or None)
+    continued over ``horizon`` (None for no line, no profile). The line is fit to the window
+    after the profile is taken out."""
     seen = x[-window:]
     start = len(x) - len(seen)
     season_seen = _continued(prof, start, len(seen)) if prof else np.zeros(len(seen))
@@ -623,9 +615,12 @@ def _choose(
     plain: list[tuple[int, float | None, bool]] = []
     lined: list[tuple[int, float | None, bool]] = []
     seasonal: list[tuple[int, float | None, bool]] = []
+    profiles: dict[int, Profile] = {}  # of the steps before the held-out ones
     for i in usable:
-        past = series[i][: -held[i]]
-        has_season = bool(seasons) and _profile(past, seasons, window) is not None
+        prof = _profile(series[i][: -held[i]], seasons, window) if seasons else None
+        if prof is not None:
+            profiles[i] = prof
+        has_season = prof is not None
         if not has_season and _explained(series[i][-window:]) < MIN_TREND_R2:
             continue  # no season to remove and no line worth a backtest
         if has_season:  # the profile goes; the backtest decides on a line after it
@@ -644,9 +639,9 @@ def _choose(
         # the model sees the window's steps before the held-out ones; a profile is read from
         # everything before them
         past, seen = series[i][: -held[i]], window - held[i]
-        taken, line, prof = _parts(past, fit, deseason, seasons, seen, held[i], window)
+        taken, line, cycle = _parts(past, fit, profiles[i] if deseason else None, seen, held[i])
         shown.append(past[-seen:] - taken)
-        continued.append((0.0 if line is None else line) + (0.0 if prof is None else prof))
+        continued.append((0.0 if line is None else line) + (0.0 if cycle is None else cycle))
     n = min(num_samples, 20)
     bt_seed = None if seed is None else seed + 1
     longest = max(held[i] for i, _, _ in candidates)

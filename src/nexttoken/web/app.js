@@ -337,6 +337,8 @@ function forecastSettings() {
 async function runForecast() {
   await guarded(async () => {
     const body = { ...forecastSettings(), ...sourceBody(), samples: parseInt($("samples").value, 10) || 20, paths: true, trend: $("trend").value };
+    const season = $("season").value.trim();
+    if (season) body.season = season.split(",").map((m) => Number(m.trim()));  // the server checks each
     const data = await api("/api/forecast", body);
     const s = data.series[0];
     drawFan($("fan"), s);
