@@ -59,9 +59,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         type=seasons_arg,
         default=None,
         help="the series' season in steps, or several comma-separated, the main one first (12 "
-        "for monthly data; 24,168 for hourly): with --trend auto the backtest also tries each "
-        "series with its average seasonal profile removed and added back (default: the "
-        "calendar's season when IN.csv has dates, e.g. 12 for monthly, 24 for hourly; else none)",
+        "for monthly data; 24,168 for hourly): with --trend auto a series whose season is strong "
+        "and fits twice into its context has its average seasonal profile taken out before the "
+        "model forecasts, and added back (default: the calendar's season when IN.csv has "
+        "dates, e.g. 12 for monthly, 24 for hourly; else none)",
     )
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=positive_int, default=None)
@@ -110,10 +111,12 @@ def run(args: argparse.Namespace) -> int:
         season=season,
     )
     if f.season_removed.any():
+        kept = len(names) - int(f.season_removed.sum())
         print(
             f"nexttoken: note: {int(f.season_removed.sum())} of {len(names)} series forecast "
             f"with their seasonal profile (season {', '.join(map(str, season or ()))}) removed "
-            "and added back, as a backtest on each context's end chose",
+            "and added back"
+            + (f"; {kept} kept theirs (too weak, or too long for the context)" if kept else ""),
             file=sys.stderr,
         )
     text = _forecast_csv(f, times, args.horizon)
