@@ -146,3 +146,41 @@ def test_concurrent_forecasts_through_the_batcher_equal_forecasts_alone():
         np.testing.assert_array_equal(f.ids, alone.ids)
         np.testing.assert_array_equal(f.samples, alone.samples)
     assert batcher.status()["largest_batch"] >= 2
+
+
+def test_model_thread_runs_calls_on_one_thread_and_raises_their_errors():
+    from nexttoken.batching import ModelThread
+
+    worker = ModelThread(name="test-model-thread")
+    names = _together([lambda: worker.call(lambda: threading.current_thread().name)] * 4)
+    assert names == ["test-model-thread"] * 4
+    # a call from the thread itself runs at once (no deadlock)
+    assert worker.call(lambda: worker.call(lambda: 7)) == 7
+    with pytest.raises(ZeroDivisionError):
+        worker.call(lambda: 1 / 0)
+    assert worker.call(lambda a, b=0: a + b, 2, b=3) == 5  # the thread survived the error
+
+
+def test_a_batcher_with_a_model_thread_runs_its_batches_there_and_matches_alone():
+    from nexttoken.batching import ModelThread
+
+    model = _model()
+    worker = ModelThread(name="the-model")
+    batcher = Batcher(model, window=0.2, thread=worker)
+    seen = []
+    real = batcher._locked
+
+    def spy(run, group):
+        seen.append(threading.current_thread().name)
+        return real(run, group)
+
+    batcher._locked = spy
+    prompts = [
+        torch.randint(0, 40, (3, 9), generator=torch.Generator().manual_seed(i)) for i in range(4)
+    ]
+    fns = [(lambda p=p, i=i: batcher.generate(model, p, 12, seed=i)) for i, p in enumerate(prompts)]
+    for i, (p, got) in enumerate(zip(prompts, _together(fns))):
+        assert torch.equal(got, generate(model, p, 12, seed=i))
+    assert seen and set(seen) == {"the-model"}
+    probs = batcher.next_probs(prompts[0][0])
+    assert torch.allclose(probs, next_token_probs(model, prompts[0][0]), atol=1e-6)

@@ -466,6 +466,42 @@ def test_concurrent_requests_are_batched_and_each_gets_what_it_gets_alone(
     assert status[signal_checkpoint]["queued"] == 0
 
 
+def test_each_model_is_loaded_and_run_on_its_own_thread(
+    text_checkpoint, signal_checkpoint, monkeypatch
+):
+    import threading
+
+    import nexttoken.server as server
+
+    pool = ModelPool([text_checkpoint, signal_checkpoint, text_checkpoint])
+    assert list(pool.threads) == [text_checkpoint, signal_checkpoint]  # one per model
+    names = {m: pool.threads[m].call(lambda: threading.current_thread().name) for m in pool.threads}
+    assert len(set(names.values())) == 2 and threading.current_thread().name not in names.values()
+    seen: list[tuple[str, str]] = []
+
+    def spy(fn):
+        def wrapped(lm, *args):
+            seen.append((fn.__name__, threading.current_thread().name))
+            return fn(lm, *args)
+
+        return wrapped
+
+    for name in ("distribution_json", "frequencies_json"):
+        monkeypatch.setattr(server, name, spy(getattr(server, name)))
+    with TestClient(create_app(pool)) as c:
+        body = {"model": text_checkpoint, "prompt": "see", "top": 3}
+        assert c.post("/api/distribution", json=body).status_code == 200
+        body = {"model": text_checkpoint, "prompt": "see", "n": 10, "seed": 0}
+        assert c.post("/api/frequencies", json=body).status_code == 200
+        # batched routes: their model calls go through the batcher, which runs on the thread
+        assert c.post("/api/next", json={"model": text_checkpoint, "prompt": "s"}).is_success
+        assert pool.batchers[text_checkpoint].thread is pool.threads[text_checkpoint]
+    assert ("distribution_json", names[text_checkpoint]) in seen
+    assert ("frequencies_json", names[text_checkpoint]) in seen
+    with pytest.raises(server.ApiError, match="unknown model"):
+        pool.run("nope", lambda lm: None)
+
+
 def test_every_example_in_the_schema_is_answered(client):
     # /docs fills these in for "Try it out": each names a loaded model of the right kind
     spec = client.get("/openapi.json").json()

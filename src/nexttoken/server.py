@@ -28,7 +28,9 @@ requests that arrive while the model works on others (or within ``batch_window``
 first) are decoded as one batch, each with its own seed, so that each gets the tokens it would
 get alone. The other endpoints
 take the model's lock, which the batcher also holds while it works: one model works on one
-thing at a time, and the page and other models stay responsive.
+thing at a time, and the page and other models stay responsive. All of a model's work, its
+loading included, runs on the model's own thread (:class:`nexttoken.batching.ModelThread`:
+PyTorch's CPU kernels run fastest from one thread).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import torch
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .analysis import next_token_probs, sample_frequencies, top_tokens
-from .batching import Batcher
+from .batching import Batcher, ModelThread
 from .checkpoint import CheckpointError
 from .lm import LanguageModel, load
 from .sampling import apply_repetition_penalty, check_sampling_args, process_logits
@@ -93,19 +95,33 @@ class ModelPool:
         self.models: dict[str, LanguageModel] = {}
         self.locks: dict[str, threading.Lock] = {}
         self.batchers: dict[str, Batcher] = {}
+        self.threads: dict[str, ModelThread] = {}
         for spec in specs:
             if spec in self.models:
                 continue
-            lm = load(spec, device=device, allow_pickle=allow_pickle)
-            lm.model.eval()
+            # each model is loaded on its own thread, and all its work runs there
+            thread = ModelThread(name=f"nexttoken-model-{len(self.threads)}")
+            lm = thread.call(_loaded, spec, device, allow_pickle)
             self.models[spec] = lm
+            self.threads[spec] = thread
             self.locks[spec] = threading.Lock()
             self.batchers[spec] = Batcher(
                 lm.model,
                 window=batch_window,
                 max_calls=256 if batching else 1,
                 lock=self.locks[spec],
+                thread=thread,
             )
+
+    def run(self, name: str, work: Any, *args: Any) -> Any:
+        """``work(lm, *args)`` on model ``name``'s thread, under its lock, in inference mode."""
+        lm, lock, _ = self.get(name)
+
+        def locked() -> Any:
+            with lock, torch.inference_mode():
+                return work(lm, *args)
+
+        return self.threads[name].call(locked)
 
     def get(self, name: str) -> tuple[LanguageModel, threading.Lock, Batcher]:
         if name not in self.models:
@@ -118,6 +134,12 @@ class ModelPool:
             {**describe_model(name, lm), "queue": self.batchers[name].status()}
             for name, lm in self.models.items()
         ]
+
+
+def _loaded(spec: str, device: str, allow_pickle: bool) -> LanguageModel:
+    lm = load(spec, device=device, allow_pickle=allow_pickle)
+    lm.model.eval()
+    return lm
 
 
 def describe_model(name: str, lm: LanguageModel) -> dict[str, Any]:
@@ -820,10 +842,8 @@ def create_app(pool: ModelPool) -> Any:
     # the cheap ones are coroutines, answered on the event loop even when every pool thread
     # waits for a model.
     def model_work(name: str, work: Any, *args: Any) -> Any:
-        """Run ``work(lm, *args)`` on the model under its lock, in inference mode."""
-        lm, lock, _ = pool.get(name)
-        with lock, torch.inference_mode():
-            return work(lm, *args)
+        """Run ``work(lm, *args)`` on the model's thread under its lock, in inference mode."""
+        return pool.run(name, work, *args)
 
     def batched(name: str, work: Any, r: Any) -> Any:
         """Run ``work(lm, r, batcher)``: its model calls go through the model's batcher."""
