@@ -1,10 +1,12 @@
 """Does fine-tuning on a user's own history help? Measured on real-dev (never real-test).
 
     python benchmarks/finetune_real.py [--model signals-small] [--split dev]
-        [--freq monthly,quarterly] [--flag=--mix-synthetic=0.2 ...] [--json FILE]
+        [--freq monthly,quarterly] [--flag=--mix-synthetic=0.2 ...] [--no-season] [--json FILE]
 
 For each frequency of the split, the series of that frequency are written to a CSV and
-``nexttoken train --init MODEL --holdout 3H`` fine-tunes MODEL on them (H the frequency's
+``nexttoken train --init MODEL --holdout 3H --season S`` fine-tunes MODEL on them (S the
+frequency's seasons, whose strong profiles are taken out of the training windows as the
+forecasts take them out of their contexts; ``--no-season`` trains on the series as they are; H the frequency's
 horizon; the 3 rolling-origin windows of the benchmark are the last 3H steps, so training and
 early stopping never see them). Then the zero-shot and the fine-tuned model forecast the same
 windows as ``nexttoken evaluate --suite real-<split>`` and the script prints, per frequency and
@@ -61,6 +63,12 @@ def main() -> None:
     ap.add_argument("--freq", default="", help="comma-separated frequencies (default all)")
     ap.add_argument("--flag", action="append", default=[], help="an extra train flag, --x=v")
     ap.add_argument("--samples", type=int, default=20)
+    ap.add_argument(
+        "--no-season",
+        action="store_true",
+        help="fine-tune on the series as they are (default: each frequency's seasons go to "
+        "`train --season`: the longest tuple its series have, the largest on a tie)",
+    )
     ap.add_argument("--json", help="write the rows here")
     ap.add_argument("--keep", help="keep the fine-tuned checkpoints under this directory")
     args = ap.parse_args()
@@ -82,6 +90,8 @@ def main() -> None:
         data = root / f"{freq}.csv"
         write_csv(data, {e.name: load_series(e) for e in entries})
         out = root / f"ft-{freq}"
+        seasons = max((e.seasons for e in entries), key=lambda s: (len(s), s))
+        season_flag = [] if args.no_season else ["--season", ",".join(map(str, seasons))]
         t0 = time.perf_counter()
         code = cli(
             [
@@ -95,6 +105,7 @@ def main() -> None:
                 "--holdout",
                 str(ORIGINS * horizon),
                 "--no-progress",
+                *season_flag,
                 *extra,
             ]  # fmt: skip
         )

@@ -46,7 +46,7 @@ def test_finetuning_a_shipped_model_changes_weights_and_keeps_its_tokenizer(tmp_
     data = _write_csv(tmp_path / "in.csv", {f"s{i}": _seasonal(120, 12, i) for i in range(3)})
     out = tmp_path / "ft"
     main(["train", "--data", str(data), "--init", "signals-small", "--out", str(out),
-          "--holdout", "12", "--patience", "0", *_fast()])  # fmt: skip
+          "--holdout", "12", "--patience", "0", "--season", "12", *_fast()])  # fmt: skip
     shipped = pretrained_models()["signals-small"]
     assert (out / "tokenizer.json").read_bytes() == (shipped / "tokenizer.json").read_bytes()
     before = load_file(shipped / "model.safetensors")
@@ -57,7 +57,9 @@ def test_finetuning_a_shipped_model_changes_weights_and_keeps_its_tokenizer(tmp_
     assert config["init"]["from"] == "signals-small"
     assert config["finetune"]["holdout"] == 12 and config["finetune"]["series"] == 3
     assert config["model"] == json.loads((shipped / "config.json").read_text())["model"]
-    assert "fine-tuning signals-small" in capsys.readouterr().err
+    assert config["finetune"]["season"] == [12] and config["finetune"]["deseasoned_windows"] > 0
+    err = capsys.readouterr().err
+    assert "fine-tuning signals-small" in err and "season 12 taken out of" in err
 
 
 def test_a_resumed_finetune_equals_an_uninterrupted_one(tmp_path, signal_checkpoint, monkeypatch):
@@ -103,6 +105,38 @@ def test_holdout_steps_are_never_trained_on_nor_scored():
     tails = {round(float(v), 6) for x in series for v in x[-16:-10]}
     assert not tails & {round(float(v), 6) for v in train_values[~np.isnan(train_values)]}
     assert prepared.info["holdout"] == 10 and prepared.info["val_steps"] == 6
+
+
+def test_a_strong_season_is_taken_out_of_each_window_as_a_forecast_takes_it_out():
+    from nexttoken.forecast import _continued, _profile
+
+    tok = SignalTokenizer(n_bins=32, low=-3.0, high=3.0)
+    t = np.arange(400)
+    rng = np.random.default_rng(0)
+    shape = np.array([0, 0, 1, 5, 9, 6, 2, 0, 0, 0, 0, 0], dtype=float)  # a sharp daily peak
+    seasonal = 20 + shape[t % 12] + 0.2 * rng.standard_normal(400)
+    noise = 20 + rng.standard_normal(400)
+    series, names = [seasonal, noise], ["seasonal", "noise"]
+    plain = finetune_data(series, names, tok, 96, holdout=12, val_steps=8)
+    tuned = finetune_data(series, names, tok, 96, holdout=12, val_steps=8, season=12)
+    assert tuned.info["season"] == [12] and plain.info["season"] == []
+    before, after = plain.train.values.numpy(), tuned.train.values.numpy()
+    n_seasonal = len(before) // 2  # the two series give as many windows each
+    # each seasonal window lost its own profile: what is left varies like the noise added
+    for row, new in zip(before[:n_seasonal], after[:n_seasonal]):
+        np.testing.assert_allclose(new, row - _continued(_profile(row, (12,)), 0, len(row)))
+        assert np.std(new) < 0.5 < 2 < np.std(row)
+    # a noise window keeps its values unless its own steps pass the strength screen by chance
+    changed = [not np.array_equal(a, b) for a, b in zip(after[n_seasonal:], before[n_seasonal:])]
+    screened = [_profile(row, (12,)) is not None for row in before[n_seasonal:]]
+    assert changed == screened and sum(changed) < 0.1 * n_seasonal
+    assert tuned.info["deseasoned_windows"] == n_seasonal + sum(changed)
+    # a held-out tail's profile is read from the steps before it, never from the tail
+    window, start = plain.val.values[0].numpy(), int(plain.val.tail_start[0])
+    expected = window - _continued(_profile(window[:start], (12,)), 0, len(window))
+    np.testing.assert_allclose(tuned.val.values[0].numpy(), expected)
+    with pytest.raises(ValueError, match="season must be a whole number"):
+        finetune_data(series, names, tok, 48, season=[12.5])
 
 
 def test_tail_windows_score_only_the_tail_and_mixing_keeps_its_share():
@@ -175,6 +209,9 @@ def test_all_missing_series_and_flags_without_init_are_refused(tmp_path, capsys,
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "p"), "--holdout", "4",
                  *_fast()]) == 2  # fmt: skip
     assert "--holdout is for fine-tuning" in capsys.readouterr().err
+    assert main(["train", "--data", str(data), "--out", str(tmp_path / "p"), "--season", "8",
+                 *_fast()]) == 2  # fmt: skip
+    assert "--season is for fine-tuning" in capsys.readouterr().err
     config = tmp_path / "c.json"
     config.write_text('{"n_layer": 3}')
     assert main(["train", "--data", str(data), "--init", signal_checkpoint, "--config",

@@ -14,6 +14,10 @@ directory) and trains on the user's series:
 - **Windows.** The rest is cut into training windows of the model's context (every start for
   short files, evenly spaced ones for long); a series shorter than the window is one window,
   padded after its end as the pre-training padded short windows.
+- **Seasons.** With ``season`` (the seasons a forecast of these series is given), each window
+  whose season is strong has its seasonal profile taken out, read from the window as a forecast
+  reads it from its context (:func:`nexttoken.forecast`'s ``trend="auto"``): the model is then
+  tuned on what it is handed when it forecasts, the rest after the season.
 - **Mixing.** ``mix_synthetic`` is the share of each batch drawn from the synthetic corpus
   (:mod:`nexttoken.synthetic`), so that the model does not forget what it knew.
 - **A longer window.** :func:`extend_context` grows the context a model attends over (the only
@@ -189,6 +193,20 @@ def _windows(x: np.ndarray, width: int, budget: int) -> np.ndarray:
     return np.stack([x[s : s + width] for s in starts])
 
 
+def _deseasoned(rows: np.ndarray, seasons: tuple[int, ...], known: np.ndarray) -> int:
+    """Take each row's seasonal profile out of it in place, read from its first ``known[i]``
+    steps (as :func:`nexttoken.forecast` reads one from a context); the rows changed."""
+    from .forecast import _continued, _profile
+
+    changed = 0
+    for row, k in zip(rows, known, strict=True):
+        prof = _profile(row[:k], seasons)
+        if prof is not None:
+            row -= _continued(prof, 0, len(row))
+            changed += 1
+    return changed
+
+
 def finetune_data(
     series: Sequence[np.ndarray],
     names: Sequence[str],
@@ -196,6 +214,7 @@ def finetune_data(
     context_length: int,
     *,
     holdout: int = 0,
+    season: int | Sequence[int] | None = None,
     val_steps: int | None = None,
     mix_synthetic: float = 0.0,
     seed: int = 0,
@@ -206,9 +225,13 @@ def finetune_data(
 
     ``val_steps`` defaults to a tenth of the median series length after holdout (at least 4, at
     most a quarter of the context); a series keeps at most a quarter of its own length as its
-    tail. Raises ``ValueError`` naming every series that is all missing or too short for the
-    holdout asked.
+    tail. ``season``: the series' known seasons (main first), whose strong profiles are taken out
+    of every window as a forecast takes them out of its context. Raises ``ValueError`` naming
+    every series that is all missing or too short for the holdout asked.
     """
+    from .forecast import _seasons
+
+    seasons = _seasons(season)
     if holdout < 0:
         raise ValueError(f"holdout must be >= 0 (got {holdout})")
     if not 0 <= mix_synthetic < 1:
@@ -259,14 +282,20 @@ def finetune_data(
         window[: end - lo] = x[lo:end]
         val_rows.append(window)
         starts.append(end - lo - held)
+    windows = np.concatenate(train_rows)
+    val_windows = np.stack(val_rows) if val_rows else np.empty((0, width))
+    deseasoned = 0
+    if seasons:
+        deseasoned = _deseasoned(windows, seasons, np.full(len(windows), width))
+        _deseasoned(val_windows, seasons, np.array(starts, dtype=np.int64))
     train = SeriesWindows(
-        np.concatenate(train_rows),
+        windows,
         tokenizer,
         context_length,
         short_fraction=short_fraction,
         stats_prefix=stats_prefix,
     )
-    val = TailWindows(np.stack(val_rows), np.array(starts), tokenizer)
+    val = TailWindows(val_windows, np.array(starts), tokenizer)
     batches: Any = train
     if mix_synthetic > 0:
         from .data import synthetic_datasets
@@ -287,6 +316,8 @@ def finetune_data(
         "val_steps": val_steps,
         "windows": int(len(train.values)),
         "mix_synthetic": mix_synthetic,
+        "season": list(seasons),
+        "deseasoned_windows": deseasoned,
         "notes": notes,
     }
     return FineTuneData(batches, val, info)

@@ -16,7 +16,7 @@ from ..recipe import (
     datasets,
     signal_tokenizer,
 )
-from .common import CLIError, positive_int
+from .common import CLIError, positive_int, season_from_dates, seasons_arg
 
 NAME = "train"
 
@@ -77,6 +77,16 @@ def _add_finetune(p: argparse.ArgumentParser) -> None:
         default=None,
         help="CSV: the held-out tail of each series (before --holdout) that early stopping "
         "scores (default a tenth of the median length, 4 to context/4)",
+    )
+    g.add_argument(
+        "--season",
+        type=seasons_arg,
+        default=None,
+        help="CSV: the series' season in steps, or several comma-separated, main first (12 for "
+        "monthly, 24,168 for hourly): each training window whose season is strong has its "
+        "seasonal profile taken out, as `forecast --season` takes it out of a context, so the "
+        "model is tuned on what it forecasts (default: the calendar's season when the CSV has "
+        "dates; 1 for none)",
     )
     g.add_argument(
         "--mix-synthetic",
@@ -298,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
     kind = data_kind(data)
     if args.init:
         return _run_init(args, s, origins, kind, data, out)
-    for flag in ("holdout", "val_steps", "mix_synthetic"):
+    for flag in ("holdout", "val_steps", "season", "mix_synthetic"):
         if getattr(args, flag) is not None:
             raise CLIError(
                 f"--{flag.replace('_', '-')} is for fine-tuning: give --init MODEL (the model to "
@@ -370,7 +380,7 @@ def _run_init(
             "oscillators); text models are trained from scratch"
         )
     if kind != "csv":
-        for flag in ("holdout", "val_steps", "mix_synthetic"):
+        for flag in ("holdout", "val_steps", "season", "mix_synthetic"):
             if getattr(args, flag) is not None:
                 raise CLIError(
                     f"--{flag.replace('_', '-')} applies to a CSV of your series; --data {data} "
@@ -426,12 +436,16 @@ def _run_init(
     if kind == "csv":
         try:
             table = read_table(data)
+            season = args.season
+            if season is None:
+                season = season_from_dates(table.times)
             prepared = finetune_data(
                 table.values,
                 table.names,
                 tokenizer,
                 context,
                 holdout=int(args.holdout or 0),
+                season=season,
                 val_steps=args.val_steps,
                 mix_synthetic=float(args.mix_synthetic or 0.0),
                 seed=int(s["seed"]),
@@ -450,6 +464,12 @@ def _run_init(
         what = (
             f"{info['series']} series, {info['windows']} windows, last {info['holdout']} steps "
             f"held out, tails of {info['val_steps']} for early stopping"
+            + (
+                f", season {','.join(map(str, info['season']))} taken out of "
+                f"{info['deseasoned_windows']} windows"
+                if info.get("season")
+                else ""
+            )
             if info
             else data
         )
