@@ -148,39 +148,39 @@ def test_concurrent_forecasts_through_the_batcher_equal_forecasts_alone():
     assert batcher.status()["largest_batch"] >= 2
 
 
-def test_model_thread_runs_calls_on_one_thread_and_raises_their_errors():
-    from nexttoken.batching import ModelThread
-
-    worker = ModelThread(name="test-model-thread")
-    names = _together([lambda: worker.call(lambda: threading.current_thread().name)] * 4)
-    assert names == ["test-model-thread"] * 4
-    # a call from the thread itself runs at once (no deadlock)
-    assert worker.call(lambda: worker.call(lambda: 7)) == 7
-    with pytest.raises(ZeroDivisionError):
-        worker.call(lambda: 1 / 0)
-    assert worker.call(lambda a, b=0: a + b, 2, b=3) == 5  # the thread survived the error
-
-
-def test_a_batcher_with_a_model_thread_runs_its_batches_there_and_matches_alone():
-    from nexttoken.batching import ModelThread
-
+def test_calls_run_on_the_worker_thread_in_order_and_raise_their_errors():
     model = _model()
-    worker = ModelThread(name="the-model")
-    batcher = Batcher(model, window=0.2, thread=worker)
+    batcher = Batcher(model, window=0.2)
+    worker = batcher.call(lambda: threading.current_thread())
+    assert worker is not threading.current_thread()
+    names = _together([lambda: batcher.call(lambda: threading.current_thread())] * 4)
+    assert names == [worker] * 4
+    # a call from the worker itself runs at once (no deadlock)
+    assert batcher.call(lambda: batcher.call(lambda: 7)) == 7
+    with pytest.raises(ZeroDivisionError):
+        batcher.call(lambda: 1 / 0)
+    assert batcher.call(lambda a, b=0: a + b, 2, b=3) == 5  # the worker survived the error
+    # batches run there too, and a call in their midst waits its turn
+    p = torch.randint(0, 40, (3, 9), generator=torch.Generator().manual_seed(0))
     seen = []
     real = batcher._locked
 
     def spy(run, group):
-        seen.append(threading.current_thread().name)
+        seen.append(threading.current_thread())
         return real(run, group)
 
     batcher._locked = spy
-    prompts = [
-        torch.randint(0, 40, (3, 9), generator=torch.Generator().manual_seed(i)) for i in range(4)
-    ]
-    fns = [(lambda p=p, i=i: batcher.generate(model, p, 12, seed=i)) for i, p in enumerate(prompts)]
-    for i, (p, got) in enumerate(zip(prompts, _together(fns))):
-        assert torch.equal(got, generate(model, p, 12, seed=i))
-    assert seen and set(seen) == {"the-model"}
-    probs = batcher.next_probs(prompts[0][0])
-    assert torch.allclose(probs, next_token_probs(model, prompts[0][0]), atol=1e-6)
+    got = _together(
+        [lambda: batcher.generate(model, p, 12, seed=1), lambda: batcher.call(lambda: "ok")]
+    )
+    assert torch.equal(got[0], generate(model, p, 12, seed=1)) and got[1] == "ok"
+    assert seen == [worker]
+
+
+def test_a_batcher_can_load_its_model_on_its_own_thread():
+    batcher = Batcher(None)
+    model = batcher.call(_model)
+    batcher.model = model
+    p = torch.randint(0, 40, (2, 5), generator=torch.Generator().manual_seed(4))
+    assert torch.equal(batcher.generate(model, p, 6, seed=3), generate(model, p, 6, seed=3))
+    assert batcher.status()["requests"] == 2  # the load and the generate

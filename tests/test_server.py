@@ -473,15 +473,24 @@ def test_each_model_is_loaded_and_run_on_its_own_thread(
 
     import nexttoken.server as server
 
+    loaded_on = []
+    real_loaded = server._loaded
+
+    def loaded(*args):
+        loaded_on.append(threading.current_thread())
+        return real_loaded(*args)
+
+    monkeypatch.setattr(server, "_loaded", loaded)
     pool = ModelPool([text_checkpoint, signal_checkpoint, text_checkpoint])
-    assert list(pool.threads) == [text_checkpoint, signal_checkpoint]  # one per model
-    names = {m: pool.threads[m].call(lambda: threading.current_thread().name) for m in pool.threads}
-    assert len(set(names.values())) == 2 and threading.current_thread().name not in names.values()
-    seen: list[tuple[str, str]] = []
+    assert list(pool.batchers) == [text_checkpoint, signal_checkpoint]  # one per model
+    threads = {m: b.call(lambda: threading.current_thread()) for m, b in pool.batchers.items()}
+    assert loaded_on == [threads[text_checkpoint], threads[signal_checkpoint]]
+    assert len(set(threads.values())) == 2 and threading.current_thread() not in threads.values()
+    seen: list[tuple[str, threading.Thread]] = []
 
     def spy(fn):
         def wrapped(lm, *args):
-            seen.append((fn.__name__, threading.current_thread().name))
+            seen.append((fn.__name__, threading.current_thread()))
             return fn(lm, *args)
 
         return wrapped
@@ -493,11 +502,9 @@ def test_each_model_is_loaded_and_run_on_its_own_thread(
         assert c.post("/api/distribution", json=body).status_code == 200
         body = {"model": text_checkpoint, "prompt": "see", "n": 10, "seed": 0}
         assert c.post("/api/frequencies", json=body).status_code == 200
-        # batched routes: their model calls go through the batcher, which runs on the thread
         assert c.post("/api/next", json={"model": text_checkpoint, "prompt": "s"}).is_success
-        assert pool.batchers[text_checkpoint].thread is pool.threads[text_checkpoint]
-    assert ("distribution_json", names[text_checkpoint]) in seen
-    assert ("frequencies_json", names[text_checkpoint]) in seen
+    assert ("distribution_json", threads[text_checkpoint]) in seen
+    assert ("frequencies_json", threads[text_checkpoint]) in seen
     with pytest.raises(server.ApiError, match="unknown model"):
         pool.run("nope", lambda lm: None)
 

@@ -19,17 +19,17 @@ product of 400 rows is not always summed in the order of one of 20), so probabil
 about 1e-7 and a sampled token could differ only where two candidates tie to that precision.
 A call alone in its window runs exactly the unbatched code.
 
-A :class:`ModelThread` runs every call to a model on one thread, the one that loaded it (the
-server gives each model one, and its batcher runs its batches there). PyTorch's CPU kernels use
-an OpenMP thread team per calling thread; once two threads have each run a parallel kernel,
-the runtime has more threads than cores to manage and stops letting idle ones spin, so every
-small kernel pays to wake its team: a 20-path forecast of ``signals-small`` took 105 ms on a
-second thread against 85 ms on the thread that loaded the model (2-core CPU, torch 2.13).
+A batcher's worker thread can run all of its model's work: :meth:`Batcher.call` runs any
+function there, alone, in arrival order (the server loads each model and answers its other
+routes that way). PyTorch's CPU kernels use an OpenMP thread team per calling thread; once two
+threads have each run a parallel kernel, the runtime has more threads than cores to manage and
+stops letting idle ones spin, so every small kernel pays to wake its team: a 20-path forecast
+of ``signals-small`` took 105 ms on a second thread against 85 ms on the thread that had run
+the first kernel (2-core CPU, torch 2.13).
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -43,46 +43,12 @@ from .analysis import next_token_probs
 from .generate import generate
 from .model import GPT
 
-__all__ = ["Batcher", "ModelThread", "MERGEABLE"]
+__all__ = ["Batcher", "MERGEABLE"]
 
 #: Keywords of ``generate`` under which calls may share a batch (others run alone).
 MERGEABLE = frozenset(
     {"greedy", "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "suppress_ids"}
 )
-
-
-class ModelThread:
-    """One thread that runs the calls given to :meth:`call`, one at a time in arrival order
-    (see the module docstring for why a model's work stays on one thread). A call from the
-    thread itself runs at once."""
-
-    def __init__(self, name: str = "nexttoken-model"):
-        self.name = name
-        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], Future]] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._start = threading.Lock()
-
-    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` on the thread; its result, or its exception raised here."""
-        if threading.current_thread() is self._thread:
-            return fn(*args, **kwargs)
-        with self._start:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._work, name=self.name, daemon=True)
-                self._thread.start()
-        future: Future = Future()
-        self._calls.put((lambda: fn(*args, **kwargs), future))
-        return future.result()
-
-    def _work(self) -> None:
-        while True:
-            fn, future = self._calls.get()
-            try:
-                result = fn()
-            except BaseException as e:  # the caller gets it; the thread goes on
-                future.set_exception(e)
-            else:
-                future.set_result(result)
 
 
 @dataclass
@@ -98,18 +64,17 @@ class Batcher:
     """Runs one model's calls, those that arrive within ``window`` seconds of each other as
     one batch (at most ``max_rows`` rows and ``max_calls`` calls), on a worker thread that
     holds ``lock`` while the model works (other users of the model take the same lock).
-    ``max_calls=1`` runs the calls one at a time, in arrival order: no batching. With a
-    ``thread`` (:class:`ModelThread`, the model's), the batches run on it."""
+    ``max_calls=1`` runs the calls one at a time, in arrival order: no batching. ``model`` may
+    be set after the batcher is made (to load it on the worker thread with :meth:`call`)."""
 
     def __init__(
         self,
-        model: GPT,
+        model: GPT | None,
         *,
         window: float = 0.0,
         max_rows: int = 4096,
         max_calls: int = 256,
         lock: threading.Lock | None = None,
-        thread: ModelThread | None = None,
     ):
         if window < 0:
             raise ValueError(f"the batching window must be >= 0 seconds (got {window})")
@@ -120,7 +85,6 @@ class Batcher:
         if self.max_rows < 1 or self.max_calls < 1:
             raise ValueError("max_rows and max_calls must be at least 1")
         self.lock = lock or threading.Lock()
-        self.thread = thread
         self._cv = threading.Condition()
         self._queue: list[_Job] = []
         self._running = 0
@@ -160,6 +124,15 @@ class Batcher:
             int(ids.shape[0]) if ids.ndim == 2 else 1,
             {"ids": ids, "n": max_new_tokens, "settings": settings, "generator": generator},
         )
+        return self._submit(job)
+
+    def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` on the worker thread, alone and in arrival order with the
+        batches (without the lock: ``fn`` takes it if it needs it); its result, or its exception
+        raised here. A call from the worker thread itself runs at once."""
+        if threading.current_thread() is self._thread:
+            return fn(*args, **kwargs)
+        job = _Job("call", ("call", object()), 0, {"fn": lambda: fn(*args, **kwargs)})
         return self._submit(job)
 
     def status(self) -> dict[str, Any]:
@@ -230,14 +203,18 @@ class Batcher:
                     self.largest = max([self.largest] + [len(g) for g in groups.values()])
 
     def _run(self, group: list[_Job]) -> None:
+        if group[0].kind == "call":  # alone (its key is its own)
+            job = group[0]
+            try:
+                job.future.set_result(job.payload["fn"]())
+            except BaseException as e:  # the caller gets it; the worker goes on
+                job.future.set_exception(e)
+            return
         run: Callable[[list[_Job]], list[Any]] = (
             self._run_next if group[0].kind == "next" else self._run_generate
         )
         try:
-            if self.thread is None:
-                results = self._locked(run, group)
-            else:
-                results = self.thread.call(self._locked, run, group)
+            results = self._locked(run, group)
         except BaseException as e:  # every caller gets the error, the worker goes on
             if len(group) > 1:  # one bad call must not fail the others: run each alone
                 for job in group:
@@ -254,6 +231,7 @@ class Batcher:
 
     def _run_next(self, group: list[_Job]) -> list[torch.Tensor]:
         model = self.model
+        assert model is not None, "the batcher's model is not set"
         if len(group) == 1:
             return [next_token_probs(model, torch.tensor(group[0].payload["ids"]))]
         window = model.config.context_length
@@ -269,6 +247,7 @@ class Batcher:
         return list(logits.double().softmax(-1).cpu())
 
     def _run_generate(self, group: list[_Job]) -> list[torch.Tensor]:
+        assert self.model is not None, "the batcher's model is not set"
         first = group[0].payload
         if len(group) == 1:
             return [

@@ -29,7 +29,7 @@ first) are decoded as one batch, each with its own seed, so that each gets the t
 get alone. The other endpoints
 take the model's lock, which the batcher also holds while it works: one model works on one
 thing at a time, and the page and other models stay responsive. All of a model's work, its
-loading included, runs on the model's own thread (:class:`nexttoken.batching.ModelThread`:
+loading included, runs on its batcher's thread (:meth:`nexttoken.batching.Batcher.call`:
 PyTorch's CPU kernels run fastest from one thread).
 """
 
@@ -46,7 +46,7 @@ import torch
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from .analysis import next_token_probs, sample_frequencies, top_tokens
-from .batching import Batcher, ModelThread
+from .batching import Batcher
 from .checkpoint import CheckpointError
 from .lm import LanguageModel, load
 from .sampling import apply_repetition_penalty, check_sampling_args, process_logits
@@ -95,33 +95,30 @@ class ModelPool:
         self.models: dict[str, LanguageModel] = {}
         self.locks: dict[str, threading.Lock] = {}
         self.batchers: dict[str, Batcher] = {}
-        self.threads: dict[str, ModelThread] = {}
         for spec in specs:
             if spec in self.models:
                 continue
-            # each model is loaded on its own thread, and all its work runs there
-            thread = ModelThread(name=f"nexttoken-model-{len(self.threads)}")
-            lm = thread.call(_loaded, spec, device, allow_pickle)
-            self.models[spec] = lm
-            self.threads[spec] = thread
-            self.locks[spec] = threading.Lock()
-            self.batchers[spec] = Batcher(
-                lm.model,
-                window=batch_window,
-                max_calls=256 if batching else 1,
-                lock=self.locks[spec],
-                thread=thread,
+            # each model is loaded on its batcher's thread, and all its work runs there
+            lock = threading.Lock()
+            batcher = Batcher(
+                None, window=batch_window, max_calls=256 if batching else 1, lock=lock
             )
+            lm = batcher.call(_loaded, spec, device, allow_pickle)
+            batcher.model = lm.model
+            self.models[spec] = lm
+            self.locks[spec] = lock
+            self.batchers[spec] = batcher
 
     def run(self, name: str, work: Any, *args: Any) -> Any:
-        """``work(lm, *args)`` on model ``name``'s thread, under its lock, in inference mode."""
+        """``work(lm, *args)`` on model ``name``'s thread (its batcher's), under its lock, in
+        inference mode."""
         lm, lock, _ = self.get(name)
 
         def locked() -> Any:
             with lock, torch.inference_mode():
                 return work(lm, *args)
 
-        return self.threads[name].call(locked)
+        return self.batchers[name].call(locked)
 
     def get(self, name: str) -> tuple[LanguageModel, threading.Lock, Batcher]:
         if name not in self.models:
