@@ -103,6 +103,29 @@ def shots(tmp_path_factory) -> Path:
     return path
 
 
+def _x_labels(page, chart: str) -> list[dict]:
+    """The x-axis labels of a bar chart: anchor x, whether rotated, and the box each covers."""
+    return page.evaluate(
+        """(sel) => [...document.querySelectorAll(sel + ' text.x-label')].map((t) => {
+            const b = t.getBoundingClientRect();
+            return {x: +t.getAttribute('x'), rotated: t.hasAttribute('transform'),
+                    left: b.left, right: b.right, chosen: t.classList.contains('chosen-label')};
+        })""",
+        chart,
+    )
+
+
+def _assert_labels_apart(labels: list[dict]) -> None:
+    """Labels never overlap: level ones by their boxes, rotated ones by their anchors' spacing."""
+    assert labels, "the chart has no x-axis labels"
+    labels = sorted(labels, key=lambda lab: lab["x"])
+    for a, b in zip(labels, labels[1:]):
+        if a["rotated"]:
+            assert b["x"] - a["x"] >= 14, (a, b)
+        else:
+            assert b["left"] >= a["right"] - 0.5, (a, b)
+
+
 def _rows(page):
     return page.eval_on_selector_all(
         "#table tbody tr",
@@ -180,6 +203,8 @@ def test_a_student_does_the_lecture_exercises_in_the_page(server, shots):
             "document.querySelector('#freq-summary').textContent.includes('2000 draws')"
         )
         page.screenshot(path=str(shots / "explorer-text.png"), full_page=True)
+        for chart in ("#bars", "#freq"):
+            _assert_labels_apart(_x_labels(page, chart))
 
         # a signal model: forecast an oscillator and step through a sampled path
         page.select_option("#model", "signals-small")
@@ -199,13 +224,22 @@ def test_a_student_does_the_lecture_exercises_in_the_page(server, shots):
         page.wait_for_function(
             "document.querySelector('#step-label').textContent.startsWith('step 2 of 48')"
         )
-        assert page.locator("#step-bars rect.bar-chosen").count() > 0
+        # the drawn value is one bar in its own colour, its label always shown; the other labels
+        # are thinned so that none overlaps the next
+        assert page.locator("#step-bars rect.bar-chosen").count() == 1
+        labels = _x_labels(page, "#step-bars")
+        assert len(labels) >= 3 and sum(lab["chosen"] for lab in labels) == 1
+        _assert_labels_apart(labels)
         page.locator("#signal-panel").screenshot(path=str(shots / "explorer-signal.png"))
 
         # the trend choice: a ramp forecast with its line taken out, and by the model alone
         page.check("input[name=source][value=numbers]")
         page.fill("#values", ",".join(f"{2 * i + math.sin(i):.3f}" for i in range(60)))
         page.fill("#horizon", "6")
+        # the stepped path belonged to the oscillator: a new series clears it, and says why
+        assert "sample a path" in page.text_content("#step-label")
+        assert page.locator("#step-bars rect").count() == 0
+        assert page.is_disabled("#step-next")
         page.select_option("#trend", "linear")
         page.click("#forecast-btn")
         page.wait_for_function(

@@ -56,11 +56,20 @@ function fmt(p) {
   return p >= 0.0995 ? p.toFixed(3) : p >= 0.00995 ? p.toFixed(4) : p.toExponential(2);
 }
 
+// Width in px of a label in the charts' 11px font (an estimate; the labels are short).
+const labelWidth = (label) => 6.2 * Math.min(label.length, 14) + 4;
+// Rotated labels (-50 degrees) need this much room between their anchors not to touch.
+const ROTATED_GAP = 15;
+
 // Grouped bars: one group per label, one bar per series ({values, cls}); onClick(i) per group.
-function barChart(svg, labels, series, { onClick = null, yMax = null, rotate = null } = {}) {
+// highlight: the index of a group drawn in the "chosen" colour, whose label is always shown.
+// Labels are thinned to every k-th so that none overlaps another, whatever the chart's width.
+function barChart(svg, labels, series, { onClick = null, yMax = null, rotate = null, highlight = null } = {}) {
   const { w, h } = clear(svg);
-  rotate = rotate ?? (labels.length > 16 || labels.some((l) => l.length > 5));
-  const m = { l: 44, r: 8, t: 8, b: rotate ? 70 : 28 };
+  const m0 = { l: 44, r: 8 };
+  const gw = (w - m0.l - m0.r) / Math.max(1, labels.length);
+  rotate = rotate ?? labels.some((l) => labelWidth(l) > gw);
+  const m = { ...m0, t: 8, b: rotate ? 70 : 28 };
   const iw = w - m.l - m.r, ih = h - m.t - m.b;
   const top = yMax ?? Math.max(1e-9, ...series.flatMap((s) => s.values));
   for (let k = 0; k <= 4; k++) {
@@ -68,22 +77,27 @@ function barChart(svg, labels, series, { onClick = null, yMax = null, rotate = n
     el("line", { x1: m.l, x2: w - m.r, y1: y, y2: y, class: "grid-line" }, svg);
     el("text", { x: m.l - 4, y: y + 3, "text-anchor": "end" }, svg).textContent = (top * k / 4).toFixed(2);
   }
-  const gw = iw / Math.max(1, labels.length), bw = (gw * 0.8) / series.length;
+  const bw = (gw * 0.8) / series.length;
+  const room = rotate ? ROTATED_GAP : Math.max(...labels.map(labelWidth));
+  const every = Math.max(1, Math.ceil(room / gw));
+  const labelled = (i) => i === highlight
+    || (i % every === 0 && (highlight === null || Math.abs(i - highlight) >= every));
   labels.forEach((label, i) => {
     const g = el("g", { class: onClick ? "bar-group" : "", "data-index": i }, svg);
     series.forEach((s, j) => {
       const v = s.values[i] || 0, bh = (ih * v) / top;
       const rect = el("rect", {
         x: m.l + i * gw + gw * 0.1 + j * bw, y: m.t + ih - bh, width: Math.max(bw - 1, 1), height: bh,
-        class: s.cls,
+        class: i === highlight ? "bar-chosen" : s.cls,
       }, g);
       el("title", {}, rect).textContent = `${label}: ${fmt(v)}`;
     });
-    if (labels.length <= 60 || i % Math.ceil(labels.length / 30) === 0) {
+    if (labelled(i)) {
       const x = m.l + i * gw + gw / 2, y = m.t + ih + 12;
       const t = el("text", rotate
-        ? { x, y, transform: `rotate(-50 ${x} ${y})`, "text-anchor": "end" }
-        : { x, y, "text-anchor": "middle" }, svg);
+        ? { x, y, transform: `rotate(-50 ${x} ${y})`, "text-anchor": "end", class: "x-label" }
+        : { x, y, "text-anchor": "middle", class: "x-label" }, svg);
+      if (i === highlight) t.classList.add("chosen-label");
       t.textContent = label.length > 14 ? label.slice(0, 13) + "…" : label;
     }
     if (onClick) g.addEventListener("click", () => onClick(i));
@@ -312,6 +326,7 @@ async function drawOscillator() {
   const q = new URLSearchParams({ family: $("family").value || "single_sine", seed: $("family-seed").value, length: $("family-length").value });
   const data = await api(`/api/oscillator?${q}`);
   $("values").value = data.values.map((v) => +v.toFixed(4)).join(",");
+  clearSteps("the series changed");
 }
 
 function sourceBody() {
@@ -340,6 +355,7 @@ async function runForecast() {
     const season = $("season").value.trim();
     if (season) body.season = season.split(",").map((m) => Number(m.trim()));  // the server checks each
     const data = await api("/api/forecast", body);
+    clearSteps("a new forecast was made");
     const s = data.series[0];
     drawFan($("fan"), s);
     $("forecast-summary").textContent =
@@ -381,6 +397,20 @@ function binWindow(d) {
   return [Math.max(0, lo - pad), Math.min(d.bin_values.length - 1, hi + pad)];
 }
 
+// A stepped path belongs to the series and settings it was drawn for: when those change, the
+// view is cleared (not left showing another series) until the next "sample a path".
+function clearSteps(reason) {
+  if (!state.steps) return;
+  if (state.timer) play();
+  state.steps = null;
+  for (const id of ["step", "step-prev", "step-next", "step-play"]) $(id).disabled = true;
+  clear($("step-chart"));
+  clear($("step-bars"));
+  const canvas = $("heat");
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  $("step-label").textContent = `${reason}: press "sample a path" to step through it`;
+}
+
 async function samplePath() {
   await guarded(async () => {
     const data = await api("/api/steps", { ...forecastSettings(), ...sourceBody() });
@@ -408,10 +438,9 @@ function showStep(k) {
   const probs = d.probs[k - 1];
   const [lo, hi] = d.window;
   const shownBins = range(lo, hi - lo + 1);
-  barChart($("step-bars"), shownBins.map((b) => d.bin_values[b].toPrecision(3)), [
-    { values: shownBins.map((b) => probs[b]), cls: "bar-kept" },
-    { values: shownBins.map((b) => (b === d.chosen[k - 1] ? probs[b] : 0)), cls: "bar-chosen" },
-  ], { rotate: true });
+  barChart($("step-bars"), shownBins.map((b) => d.bin_values[b].toPrecision(3)),
+    [{ values: shownBins.map((b) => probs[b]), cls: "bar-kept" }],
+    { rotate: true, highlight: d.chosen[k - 1] - lo });
   const best = probs.indexOf(Math.max(...probs));
   $("step-label").textContent =
     `step ${k} of ${H}: drew ${d.path[k - 1].toPrecision(4)} (p = ${fmt(probs[d.chosen[k - 1]])}); ` +
@@ -491,13 +520,17 @@ function wire() {
       guarded(drawOscillator);
     });
   }
-  $("values").addEventListener("input", () => { document.querySelector("input[name=source][value=numbers]").checked = true; });
+  $("values").addEventListener("input", () => {
+    document.querySelector("input[name=source][value=numbers]").checked = true;
+    clearSteps("the series changed");
+  });
   $("csv-file").addEventListener("change", async (e) => {
     const file = e.target.files[0];
     if (!file) return;
     if (file.size > 8 * 1024 * 1024) { status(`${file.name} is over 8 MB; use a shorter file`, true); return; }
     state.csvText = await file.text();
     document.querySelector("input[name=source][value=csv]").checked = true;
+    clearSteps("the series changed");
     status(`${file.name}: ${state.csvText.split("\n").length - 1} lines read`);
   });
 }
