@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 import torch.nn.functional as F
 
+from .activations import gelu_tanh
 from .model import apply_rope
 
 if TYPE_CHECKING:
@@ -34,9 +35,11 @@ if TYPE_CHECKING:
 __all__ = ["Decoder"]
 
 
-def _activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+def _activation(name: str, one_row: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The MLP's activation; for a one-row vector GPT-2's tanh GELU keeps PyTorch's kernel (its
+    one call costs less there than the sigmoid form's four, see :mod:`nexttoken.activations`)."""
     if name == "gelu_new":
-        return lambda h: F.gelu(h, approximate="tanh")
+        return (lambda h: F.gelu(h, approximate="tanh")) if one_row else gelu_tanh
     return F.gelu if name == "gelu" else F.relu
 
 
@@ -78,6 +81,7 @@ class Decoder:
         )
         self.pre = config.norm_position == "pre"
         self.act = _activation(config.activation)
+        self.act_one = _activation(config.activation, one_row=True)
         self.wte = t.wte.weight
         self.embed_scale = model.embed_scale
         self.wpe = t.wpe.weight if t.wpe is not None else model.pos_table
@@ -265,7 +269,7 @@ class Decoder:
             x = x + self.wpe[pos]
         elif self.rope is not None:
             rope = (self.rope[0].narrow(0, pos, 1), self.rope[1].narrow(0, pos, 1))
-        norm, act, pre, scale = self.norm_fn, self.act, self.pre, self.scale
+        norm, act, pre, scale = self.norm_fn, self.act_one, self.pre, self.scale
         addmv, attend = torch.addmv, F.scaled_dot_product_attention
         kvs, ks, vs = cache.kv, cache.k, cache.v
         for i, (n1, w_qkv, b_qkv, w_o, b_o, n2, w_fc, b_fc, w_p, b_p) in enumerate(self.layers_mv):

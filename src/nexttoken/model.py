@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from .activations import gelu_tanh
 from .loss import linear_cross_entropy
 
 __all__ = ["GPTConfig", "GPT", "KVCache", "sinusoidal_positions", "apply_rope"]
@@ -269,7 +270,7 @@ class MLP(nn.Module):
 
     def _act(self, h: torch.Tensor) -> torch.Tensor:
         if self.activation == "gelu_new":
-            return F.gelu(h, approximate="tanh")
+            return gelu_tanh(h)  # F.gelu(h, approximate="tanh"), faster on CPUs
         if self.activation == "gelu":
             return F.gelu(h)
         return F.relu(h)
