@@ -308,16 +308,17 @@ def _attend_with_prefix(
     followed by the row's own ``(B, H, S, D)`` -> ``(B, H, D)``.
 
     The prefix scores of a prefix's R rows come from one product per head,
-    ``(R, D) @ (D, P)``; one softmax over both parts keeps it exact."""
+    ``(R, D) @ (D, P)``; one softmax over both parts keeps it exact. The scores are laid out as
+    the prefix products give them, ``(U, H, R, P + S)``, so that only the rows' own part (S <=
+    the new tokens, the smaller one) is reordered, never the prompt's."""
     B, H, _, D = q.shape
     U, _, P, _ = prefix_k.shape
     R = B // U
     q = q * scale
     grouped = q.view(U, R, H, D).transpose(1, 2)  # (U, H, R, D)
     scores_p = torch.matmul(grouped, prefix_k.transpose(2, 3))  # (U, H, R, P)
-    scores_s = torch.matmul(q, k.transpose(2, 3)).view(B, H, -1)  # (B, H, S)
-    scores = torch.cat((scores_p.transpose(1, 2).reshape(B, H, P), scores_s), dim=-1)
-    probs = scores.softmax(-1)
-    y = torch.matmul(probs[..., :P].reshape(U, R, H, P).transpose(1, 2), prefix_v)  # (U, H, R, D)
-    y = y.transpose(1, 2).reshape(B, H, D)
-    return y + torch.matmul(probs[..., None, P:], v).view(B, H, D)
+    scores_s = torch.matmul(q, k.transpose(2, 3)).view(U, R, H, -1).transpose(1, 2)  # (U, H, R, S)
+    probs = torch.cat((scores_p, scores_s), dim=-1).softmax(-1)  # (U, H, R, P + S)
+    y = torch.matmul(probs[..., :P], prefix_v)  # (U, H, R, D)
+    own = probs[..., P:].transpose(1, 2).reshape(B, H, 1, -1)  # (B, H, 1, S)
+    return y.transpose(1, 2).reshape(B, H, D) + torch.matmul(own, v).view(B, H, D)
