@@ -131,3 +131,21 @@ def test_large_inputs_go_in_chunks_with_the_same_results(monkeypatch):
     # a row alone gets the value it gets inside a chunked batch
     flat = h.view(-1, 512)
     assert torch.equal(gelu_tanh(flat[:20]), gelu_tanh(flat)[:20])
+
+
+def test_training_works_after_a_first_call_under_inference_mode():
+    """A forecast (inference mode) and then a compiled fine-tune in one process: the cached
+    constant must not be an inference tensor (a compiled graph saves it for the backward)."""
+    import nexttoken.activations as act
+
+    act._TWO_C.clear()
+    with torch.inference_mode():
+        gelu_tanh(torch.randn(4, 8))
+    h = torch.randn(600, 512, requires_grad=True)  # the chunked path
+    gelu_tanh(h).sum().backward()
+    assert h.grad is not None and torch.isfinite(h.grad).all()
+    x = torch.randn(16, 32, requires_grad=True)
+    torch.compile(lambda t: gelu_tanh(t) * 2)(x).sum().backward()
+    ref = x.detach().clone().requires_grad_()
+    (F.gelu(ref, approximate="tanh") * 2).sum().backward()
+    assert x.grad is not None and torch.allclose(x.grad, ref.grad, atol=1e-5)

@@ -41,7 +41,10 @@ def _two_c(h: torch.Tensor) -> torch.Tensor:
     key = (h.dtype, h.device)
     t = _TWO_C.get(key)
     if t is None:
-        t = _TWO_C[key] = torch.tensor(2.0 * _C, dtype=h.dtype, device=h.device)
+        # a normal tensor even when first made under inference_mode, so that a later training
+        # step may use it
+        with torch.inference_mode(False):
+            t = _TWO_C[key] = torch.tensor(2.0 * _C, dtype=h.dtype, device=h.device)
     return t
 
 
