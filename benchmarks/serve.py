@@ -9,6 +9,11 @@ as one batch). For each number of clients, that many threads each send ``--reque
 one after another. Reported: requests per second, the median and 95th-percentile latency
 (seconds from send to the parsed answer), and throughput over the same server's at one client.
 
+``--reference-src DIR`` adds a third server in the same run: ``nexttoken serve`` from another
+checkout's ``src`` (for example a git worktree of the code an issue measured:
+``git worktree add /tmp/old REV``, then ``--reference-src /tmp/old/src``), with its default
+flags; the summary then also compares batching with it.
+
 Scenarios (nothing is downloaded; random weights where a model is not shipped):
 
 - ``small``: ``POST /api/next`` (top 10) on a small text GPT (4 layers, width 128), each client
@@ -74,11 +79,19 @@ def body_for(scenario: str, model: str, client: int, i: int) -> tuple[str, dict[
 
 
 def start_server(
-    model: str, batching: bool, threads: int, window_ms: float | None = None
+    model: str,
+    batching: bool,
+    threads: int,
+    window_ms: float | None = None,
+    src: str | None = None,
 ) -> tuple[subprocess.Popen[str], str]:
+    """``nexttoken serve MODEL`` on a free port; with ``src``, that checkout's code and its
+    default flags."""
     env_threads = ["env", f"OMP_NUM_THREADS={threads}"] if threads else []
-    flags = [] if batching else ["--no-batching"]
-    if window_ms is not None:
+    if src is not None:
+        env_threads = [*(env_threads or ["env"]), f"PYTHONPATH={Path(src).resolve()}"]
+    flags = [] if batching or src is not None else ["--no-batching"]
+    if window_ms is not None and src is None:
         flags += ["--batch-window-ms", str(window_ms)]
     proc = subprocess.Popen(
         [*env_threads, sys.executable, "-m", "nexttoken", "serve", model, "--port", "0", *flags],
@@ -147,7 +160,15 @@ def main() -> None:
         default=None,
         help="the server's --batch-window-ms (default its own)",
     )
+    parser.add_argument(
+        "--reference-src",
+        default=None,
+        metavar="DIR",
+        help="also serve with the code of another checkout's src directory (see above)",
+    )
     args = parser.parse_args()
+    if args.reference_src and not (Path(args.reference_src) / "nexttoken").is_dir():
+        raise SystemExit(f"--reference-src {args.reference_src}: no nexttoken package there")
     counts = [int(c) for c in args.clients.split(",")]
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; each client sends "
@@ -162,30 +183,34 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for scenario in args.scenarios.split(","):
             model = write_model(scenario, Path(tmp))
-            rates: dict[tuple[bool, int], float] = {}
-            for batching in (False, True):
-                proc, url = start_server(model, batching, args.threads, args.window_ms)
+            rates: dict[tuple[str, int], float] = {}
+            servers = [("one at a time", False, None), ("batching", True, None)]
+            if args.reference_src:
+                servers.insert(0, ("reference src", False, args.reference_src))
+            for label, batching, src in servers:
+                proc, url = start_server(model, batching, args.threads, args.window_ms, src)
                 try:
                     ask(url, *body_for(scenario, model, 0, 0))  # warm-up
                     for n in counts:
                         lat, wall = load(url, scenario, model, n, args.requests)
-                        rates[batching, n] = len(lat) / wall
-                        base = rates.get((batching, counts[0]), rates[batching, n])
+                        rates[label, n] = len(lat) / wall
+                        base = rates.get((label, counts[0]), rates[label, n])
                         print(
-                            f"| {scenario} | {'batching' if batching else 'one at a time'} | {n} | "
-                            f"{rates[batching, n]:.1f} | {statistics.median(lat) * 1e3:.0f} ms | "
-                            f"{p95(lat) * 1e3:.0f} ms | **{rates[batching, n] / base:.2f}x** |",
+                            f"| {scenario} | {label} | {n} | "
+                            f"{rates[label, n]:.1f} | {statistics.median(lat) * 1e3:.0f} ms | "
+                            f"{p95(lat) * 1e3:.0f} ms | **{rates[label, n] / base:.2f}x** |",
                             flush=True,
                         )
                 finally:
                     proc.terminate()
                     proc.wait(timeout=30)
-            most = max(counts)
-            summary.append(
-                f"{scenario}: at {most} clients batching serves "
-                f"**{rates[True, most] / rates[False, most]:.2f}x** the requests/s of one at a time "
-                f"({rates[True, most]:.1f} vs {rates[False, most]:.1f})"
-            )
+            for n in sorted({max(counts), 20} & set(counts)):
+                for label in [lab for lab, _, _ in servers if lab != "batching"]:
+                    summary.append(
+                        f"{scenario}: at {n} clients batching serves "
+                        f"**{rates['batching', n] / rates[label, n]:.2f}x** the requests/s of "
+                        f"{label} ({rates['batching', n]:.1f} vs {rates[label, n]:.1f})"
+                    )
     print()
     print("\n".join(summary))
 

@@ -40,6 +40,33 @@ def test_last_logits_are_the_forwards_last_position(overrides):
         torch.testing.assert_close(model.last_logits(ids[:, 6:], cache=cache, pos=6), last)
 
 
+@pytest.mark.parametrize("overrides", [*VARIANTS, {"objective": "mlm"}])
+def test_one_position_per_row_through_the_last_block(overrides):
+    """``_hidden(..., only=idx)`` gives each row's hidden state at its own position, as the
+    full pass does (the server's batched next-token tables: prompts padded after their end),
+    also after cached positions, and leaves every position's keys and values in the cache."""
+    torch.manual_seed(1)
+    model = GPT(tiny_config(**overrides)).eval()
+    ids = torch.randint(0, 35, (4, 12))
+    idx = torch.tensor([11, 3, 0, 7])
+    rows = torch.arange(4)
+    with torch.no_grad():
+        full = model._hidden(ids, None, 0)
+        picked = model._hidden(ids, None, 0, only=idx)
+        assert picked.shape == (4, 1, full.shape[-1])
+        torch.testing.assert_close(picked[:, 0], full[rows, idx])
+        if not model.config.causal:
+            return
+        cache, ref = model.new_cache(4), model.new_cache(4)
+        model(ids[:, :5], cache=cache, pos=0)
+        model(ids[:, :5], cache=ref, pos=0)
+        after = model._hidden(ids[:, 5:], cache, 5, only=idx.clamp(max=6))
+        model._hidden(ids[:, 5:], ref, 5)
+        torch.testing.assert_close(after[:, 0], full[rows, 5 + idx.clamp(max=6)])
+        for kv, kv_ref in zip(cache.kv, ref.kv):
+            torch.testing.assert_close(kv[:, :, :, :12], kv_ref[:, :, :, :12])
+
+
 @pytest.mark.parametrize("overrides", VARIANTS)
 def test_causality_changing_a_future_token_leaves_the_past_alone(overrides):
     torch.manual_seed(0)

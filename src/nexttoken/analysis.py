@@ -81,11 +81,14 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def next_token_probs(model: GPT, ids: torch.Tensor) -> torch.Tensor:
-    """p(t_i | t_1..t_{i-1}) for the token after ``ids`` ``(T,)`` -> ``(vocab,)`` (float64)."""
+    """p(t_i | t_1..t_{i-1}) for the token after ``ids`` ``(T,)`` -> ``(vocab,)`` (float64).
+
+    Only the last position goes through the output layer (``GPT.last_logits``): with GPT-2's
+    50,257 tokens that layer is a third of a 32-token prompt's work."""
     window = model.config.context_length
     ids = ids[-window:]
     device = next(model.parameters()).device
-    logits = model(ids[None].to(device))[0, -1]
+    logits = model.last_logits(ids[None].to(device))[0, -1]
     return logits.double().softmax(-1).cpu()
 
 

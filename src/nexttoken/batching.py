@@ -241,8 +241,8 @@ class Batcher:
         for i, r in enumerate(rows):
             ids[i, : len(r)] = torch.tensor(r)
         device = next(model.parameters()).device
-        h = model._hidden(ids.to(device), None, 0)  # (B, L, C); padding sits after each prompt
-        last = h[torch.arange(len(rows), device=device), (lengths - 1).to(device)][:, None]
+        # padding sits after each prompt; the last block runs each row's last position only
+        last = model._hidden(ids.to(device), None, 0, only=(lengths - 1).to(device))  # (B, 1, C)
         logits = model._logits(last)[:, 0]  # (B, vocab)
         return list(logits.double().softmax(-1).cpu())
 

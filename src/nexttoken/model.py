@@ -222,7 +222,10 @@ class CausalSelfAttention(nn.Module):
         cache: KVCache | None,
         layer: int,
         pos: int,
+        only: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        if only is not None:
+            return self._attend_from(x, rope, cache, layer, pos, only)
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(C, dim=2)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
@@ -255,6 +258,50 @@ class CausalSelfAttention(nn.Module):
         )  # (B, nh, T, hs)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
+
+    def _attend_from(
+        self,
+        x: torch.Tensor,
+        rope: tuple[torch.Tensor, torch.Tensor] | None,
+        cache: KVCache | None,
+        layer: int,
+        pos: int,
+        only: torch.Tensor,
+    ) -> torch.Tensor:
+        """The attention output ``(B, 1, C)`` of one position per row, ``only`` ``(B,)``
+        (indices into ``x``'s T positions): keys and values for all T positions (written to
+        the cache as usual), the query, attention and output projection for that one only."""
+        B, T, C = x.shape
+        H = self.n_head
+        w, b = self.c_attn.weight, self.c_attn.bias
+        rows = torch.arange(B, device=x.device)
+        q = F.linear(x[rows, only], w[:C], None if b is None else b[:C])  # (B, C)
+        k, v = F.linear(x, w[C:], None if b is None else b[C:]).split(C, dim=2)
+        q = q.view(B, H, 1, C // H)
+        k = k.view(B, T, H, C // H).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, H, C // H).transpose(1, 2)
+        if rope is not None:
+            cos, sin = rope
+            q = apply_rope(q, cos[only][:, None, None], sin[only][:, None, None])
+            k = apply_rope(k, cos, sin)
+        if cache is not None:
+            ck, cv = cache.update(layer, pos, k, v)  # (B, nh, pos + T, hs)
+            if pos > 0:
+                k, v = ck, cv
+        mask = None
+        if self.causal and bool((only != T - 1).any()):
+            # row i's query at position pos + only[i] sees keys 0 .. pos + only[i]
+            keys = torch.arange(k.shape[2], device=x.device)
+            mask = (keys[None, :] <= (pos + only)[:, None])[:, None, None, :]
+        y = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            dropout_p=self.dropout if self.training else 0.0,
+            scale=self.scale,
+        )  # (B, nh, 1, hs)
+        return self.resid_dropout(self.c_proj(y.reshape(B, 1, C)))
 
 
 class MLP(nn.Module):
@@ -292,11 +339,15 @@ class Block(nn.Module):
         cache: KVCache | None,
         layer: int,
         pos: int,
+        only: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``x`` ``(B, T, C)`` -> ``(B, T, C)``; with ``only`` ``(B,)``, the output ``(B, 1, C)``
+        of that one position per row (every position's keys and values still computed)."""
+        res = x if only is None else x[torch.arange(x.shape[0], device=x.device), only][:, None]
         if self.pre:
-            x = x + self.attn(self.ln_1(x), rope, cache, layer, pos)
+            x = res + self.attn(self.ln_1(x), rope, cache, layer, pos, only)
             return x + self.mlp(self.ln_2(x))
-        x = self.ln_1(x + self.attn(x, rope, cache, layer, pos))
+        x = self.ln_1(res + self.attn(x, rope, cache, layer, pos, only))
         return self.ln_2(x + self.mlp(x))
 
 
@@ -471,10 +522,23 @@ class GPT(nn.Module):
         """:meth:`forward`'s logits of the last position only, ``(B, 1, vocab_size)``: what
         decoding needs after a prompt. The output layer runs for one position instead of T
         (with GPT-2's 50,257 tokens it is about a third of a prompt's cost)."""
-        return self._logits(self._hidden(ids, cache, pos)[:, -1:])
+        last = torch.full((ids.shape[0],), ids.shape[1] - 1, device=ids.device)
+        return self._logits(self._hidden(ids, cache, pos, only=last))
 
-    def _hidden(self, ids: torch.Tensor, cache: KVCache | None, pos: int) -> torch.Tensor:
-        """The last block's output ``(B, T, C)`` (before the final norm)."""
+    def _hidden(
+        self,
+        ids: torch.Tensor,
+        cache: KVCache | None,
+        pos: int,
+        *,
+        only: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The last block's output ``(B, T, C)`` (before the final norm).
+
+        With ``only`` ``(B,)``, position indices into ``ids``, the output ``(B, 1, C)`` at
+        those positions: the last block computes every position's keys and values but its
+        query, attention output and MLP for those positions alone (10 of a block's 12 d^2
+        multiply-adds per token are skipped for the others)."""
         B, T = ids.shape
         end = pos + T
         if end > self.config.context_length:
@@ -497,11 +561,13 @@ class GPT(nn.Module):
             rope = (self.rope_cos[pos:end], self.rope_sin[pos:end])
         x = t.drop(x)
         recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
+        last_block = len(t.h) - 1
         for i, block in enumerate(t.h):
+            where = only if i == last_block else None
             if recompute and cache is None:
-                x = checkpoint(block, x, rope, None, i, pos, use_reentrant=False)
+                x = checkpoint(block, x, rope, None, i, pos, where, use_reentrant=False)
             else:
-                x = block(x, rope, cache, i, pos)
+                x = block(x, rope, cache, i, pos, where)
         return x
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
