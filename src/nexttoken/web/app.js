@@ -466,13 +466,18 @@ function drawHeat(current = null) {
   }
   ctx.fillStyle = "#f08c2e";
   d.chosen.forEach((b, t) => ctx.fillRect(t * cw + cw * 0.3, yOf(b) + ch * 0.3, Math.max(2, cw * 0.4), Math.max(2, ch * 0.4)));
-  ctx.fillStyle = "#1d2330";
-  ctx.font = "12px system-ui, sans-serif";
-  ctx.fillText(d.bin_values[hi].toPrecision(3), 4, 14);
-  ctx.fillText(d.bin_values[lo].toPrecision(3), 4, canvas.height - 4);
   if (current) {
     ctx.strokeStyle = "#1d2330";
     ctx.strokeRect((current - 1) * cw, 0, cw, canvas.height);
+  }
+  // the value range, on a white patch so that neither the cells nor the cursor cover it
+  ctx.font = "12px system-ui, sans-serif";
+  for (const [text, y] of [[d.bin_values[hi].toPrecision(3), 14], [d.bin_values[lo].toPrecision(3), canvas.height - 4]]) {
+    const w = ctx.measureText(text).width;
+    ctx.fillStyle = "rgba(255,255,255,0.85)";
+    ctx.fillRect(2, y - 12, w + 4, 15);
+    ctx.fillStyle = "#1d2330";
+    ctx.fillText(text, 4, y);
   }
 }
 
