@@ -257,6 +257,52 @@ def test_several_prompts_with_paths_equal_the_uncached_path(order):
     assert torch.equal(fast, generate(model, ids, 40, use_cache=False, **kw))
 
 
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal", "rope"])
+@pytest.mark.parametrize("prompt_len", [32, 40, 28])
+def test_a_slide_inside_the_prompt_keeps_it_shared(monkeypatch, positions, prompt_len):
+    """Prompts that fill the 32-token window (32), overflow it (40) or slide after 5 new tokens
+    (28): when the window moves and still starts inside the prompt, that part is prefilled once
+    per prompt and the rows' own tokens go through prefix steps; the same tokens as the
+    uncached path, for several prompts x paths and for calls batched with row generators."""
+    import sys
+
+    gen = sys.modules["nexttoken.generate"]  # (the package's ``generate`` is the function)
+    model = _model(positions=positions)
+    _perturb_vectors(model)
+    slides: list[int] = []
+    original = gen._Loop._slide_with_prefix
+
+    def counted(self, n):
+        slides.append(n)
+        return original(self, n)
+
+    monkeypatch.setattr(gen._Loop, "_slide_with_prefix", counted)
+    seen: list[torch.Tensor] = []  # the logits every step samples from
+    choose = gen._Loop.choose
+
+    def recorded(self, logits, n):
+        seen.append(logits.clone())
+        return choose(self, logits, n)
+
+    monkeypatch.setattr(gen._Loop, "choose", recorded)
+    prompts = torch.randint(3, 35, (3, prompt_len))
+    ids = prompts.repeat_interleave(4, dim=0)
+    kw = dict(temperature=0.9, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the 40-token prompt's cropping notice
+        fast = generate(model, ids, 20, **kw)
+        assert slides, "the slide did not keep the prompt shared"
+        fast_logits, seen[:] = list(seen), []
+        assert torch.equal(fast, generate(model, ids, 20, use_cache=False, **kw))
+        for a, b in zip(fast_logits, seen, strict=True):  # every step, not only the tokens
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        rows = [(4, torch.Generator().manual_seed(i)) for i in range(3)]
+        batched = generate(model, ids, 20, row_generators=rows)
+        rows = [(4, torch.Generator().manual_seed(i)) for i in range(3)]
+        assert torch.equal(batched, generate(model, ids, 20, row_generators=rows, use_cache=False))
+    assert len({tuple(r.tolist()) for r in fast[:4]}) > 1  # a prompt's paths differ
+
+
 def test_compiled_step_path_gives_the_same_tokens(monkeypatch):
     # The loop's compile=True branch, with the step left uncompiled (compiling takes a minute
     # on CPU; benchmarks/generate.py --compile measures the compiled one).
