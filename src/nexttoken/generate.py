@@ -217,7 +217,10 @@ class _Loop:
         new_start = _window_start(n, self.start, self.window, self.keep)
         if new_start != self.start:
             self.start, self.cached_upto = new_start, 0
-            if self.run_rows and new_start < T0:  # part of the prompt is still shared
+            # part of the prompt is still shared: worth a prefix when the rows' own tokens,
+            # which then go one step at a time, are few next to it (a 512-step context slides
+            # at its first new token: 1 against 384)
+            if self.run_rows and new_start < T0 and 8 * (n - T0) <= T0 - new_start:
                 return self._slide_with_prefix(n)
             if self.prefix is not None:  # the rows no longer share their window
                 self.prefix, self.cache = None, model.new_cache(self.B)
@@ -247,7 +250,11 @@ class _Loop:
         part of it, the same for every row of a group, is prefilled once per group as the new
         prefix, and each row's own tokens since the prompt (``n - T0``) go through prefix steps
         into its own cache. Instead of every row recomputing the whole window (a forecast of
-        100 series x 20 paths from 512-step contexts spent 60% of its time there)."""
+        100 series x 20 paths from 512-step contexts spent 60% of its time there). Taken when
+        the own tokens are at most an eighth of the shared part: each costs a sequential step,
+        and with many of them one batched pass over every row's window is cheaper (estimated
+        from the small model's costs: ~11 us a prefilled token, ~1 ms + ~36 us a row per step;
+        the break-even lies between a seventh and half of the shared part, by the rows)."""
         model, seq, T0, R = self.model, self.seq, self.T0, self.run_rows
         shared = T0 - self.start
         self.prefix = model.new_cache(self.B // R, max_len=shared)
