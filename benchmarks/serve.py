@@ -1,13 +1,14 @@
 """Load on the explorer: concurrent clients, with the server's batching on and off.
 
-    python benchmarks/serve.py [--scenarios small,forecast,124m] [--clients 1,20,50] [--requests 5]
+    python benchmarks/serve.py [--scenarios small,forecast,124m] [--clients 1,20,50] [--requests 10]
 
 For each scenario one model is served by ``nexttoken serve`` in a child process on a free port,
 twice in the same run: with ``--no-batching`` (one request at a time per model: the reference,
-as the server was before batching) and with batching (requests that arrive within 5 ms decoded
-as one batch). For each number of clients, that many threads each send ``--requests`` requests
+as the server was before batching) and with batching (requests that queue while the model works,
+and those of the callers it expects back, decoded as one batch). For each number of clients, that many threads each send ``--requests`` requests
 one after another. Reported: requests per second, the median and 95th-percentile latency
-(seconds from send to the parsed answer), and throughput over the same server's at one client.
+(seconds from send to the parsed answer), and throughput over the same server's at one client;
+after the table, the batching server's batches for each run (from ``GET /api/status``).
 
 ``--reference-src DIR`` adds a third server in the same run: ``nexttoken serve`` from another
 checkout's ``src`` (for example a git worktree of the code an issue measured:
@@ -152,7 +153,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenarios", default="small,forecast,124m")
     parser.add_argument("--clients", default="1,20,50", help="numbers of concurrent clients")
-    parser.add_argument("--requests", type=int, default=5, help="requests per client")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=10,
+        help="requests per client (default 10: a run's first batch, formed before the server "
+        "has seen how many clients there are, and its last are a small part of it)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument(
         "--window-ms",
@@ -179,7 +186,8 @@ def main() -> None:
         "throughput vs 1 client |"
     )
     print("|---|---|---|---|---|---|---|")
-    summary = []
+    summary: list[str] = []
+    batches: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for scenario in args.scenarios.split(","):
             model = write_model(scenario, Path(tmp))
@@ -192,7 +200,16 @@ def main() -> None:
                 try:
                     ask(url, *body_for(scenario, model, 0, 0))  # warm-up
                     for n in counts:
+                        before = queue(url) if batching else None
                         lat, wall = load(url, scenario, model, n, args.requests)
+                        if before is not None:
+                            after = queue(url)
+                            runs = after["batches"] - before["batches"]
+                            batches.append(
+                                f"{scenario}, {n} clients: {len(lat)} requests in {runs} "
+                                f"batches (largest so far {after['largest_batch']}), "
+                                f"{after['waited_ms'] - before['waited_ms']:.0f} ms waited"
+                            )
                         rates[label, n] = len(lat) / wall
                         base = rates.get((label, counts[0]), rates[label, n])
                         print(
@@ -212,7 +229,16 @@ def main() -> None:
                         f"{label} ({rates['batching', n]:.1f} vs {rates[label, n]:.1f})"
                     )
     print()
+    print("\n".join(batches))
+    print()
     print("\n".join(summary))
+
+
+def queue(url: str) -> dict[str, Any]:
+    """The served model's batcher, from ``GET /api/status``."""
+    with urllib.request.urlopen(url.rstrip("/") + "/api/status", timeout=30) as r:
+        models = json.load(r)["models"]
+    return dict(next(iter(models.values())))
 
 
 if __name__ == "__main__":

@@ -184,3 +184,46 @@ def test_a_batcher_can_load_its_model_on_its_own_thread():
     p = torch.randint(0, 40, (2, 5), generator=torch.Generator().manual_seed(4))
     assert torch.equal(batcher.generate(model, p, 6, seed=3), generate(model, p, 6, seed=3))
     assert batcher.status()["requests"] == 2  # the load and the generate
+
+
+def _rounds(batcher, model, clients, rounds):
+    """``clients`` threads, each sending ``rounds`` generate calls one after another (the next
+    when the answer comes); every answer compared with the same call alone."""
+    prompts = [
+        torch.randint(0, 40, (2, 6), generator=torch.Generator().manual_seed(c))
+        for c in range(clients)
+    ]
+    got = {}
+
+    def client(c):
+        return [batcher.generate(model, prompts[c], 5, seed=100 * c + r) for r in range(rounds)]
+
+    for c, outs in enumerate(_together([lambda c=c: client(c) for c in range(clients)])):
+        for r, out in enumerate(outs):
+            got[c, r] = out
+            assert torch.equal(out, generate(model, prompts[c], 5, seed=100 * c + r))
+    return got
+
+
+def test_callers_who_come_back_are_waited_for_and_share_one_batch():
+    model = _model()
+    # generous patience: the test must not depend on how fast threads are scheduled
+    batcher = Batcher(model, patience=50.0, max_wait=2.0)
+    _rounds(batcher, model, clients=4, rounds=6)
+    # without waiting, clients answered together come back while the others' calls run, and
+    # the batches alternate between two parts of the class (about 2 per round)
+    assert batcher.largest == 4
+    assert batcher.batches <= 6 + 2, batcher.status()
+    assert batcher.patient >= 4
+
+
+def test_without_patience_the_batches_split_and_a_lone_caller_never_waits():
+    model = _model()
+    impatient = Batcher(model, patience=0.0)
+    _rounds(impatient, model, clients=4, rounds=6)
+    assert impatient.patient == 0
+    alone = Batcher(model, patience=50.0, max_wait=2.0)
+    _rounds(alone, model, clients=1, rounds=5)
+    assert alone.patient == 0 and alone.batches == 5 and alone.status()["waited_ms"] < 1000
+    with pytest.raises(ValueError, match="patience"):
+        Batcher(model, patience=-1.0)

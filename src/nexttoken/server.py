@@ -328,6 +328,7 @@ class QueueOut(Out):
     largest_batch: int
     window_ms: float
     max_calls: int
+    waited_ms: float
 
 
 class ModelOut(Out):
