@@ -2,13 +2,16 @@
 
     python benchmarks/serve.py [--scenarios small,forecast,124m] [--clients 1,20,50] [--requests 10]
 
-For each scenario one model is served by ``nexttoken serve`` in a child process on a free port,
-twice in the same run: with ``--no-batching`` (one request at a time per model: the reference,
-as the server was before batching) and with batching (requests that queue while the model works,
-and those of the callers it expects back, decoded as one batch). For each number of clients, that many threads each send ``--requests`` requests
-one after another. Reported: requests per second, the median and 95th-percentile latency
-(seconds from send to the parsed answer), and throughput over the same server's at one client;
-after the table, the batching server's batches for each run (from ``GET /api/status``).
+For each scenario one model is served by ``nexttoken serve`` in child processes on free ports,
+twice, both up at once: with ``--no-batching`` (one request at a time per model: the reference,
+as the server was before batching) and with batching (requests that queue while the model
+works, and those of the callers it expects back, decoded as one batch). For each number of
+clients, that many threads each send ``--requests`` requests one after another, to each server
+in turn; with ``--rounds R`` that is repeated R times, the order reversed every other round,
+and the median requests/s is reported with its range (a 2-core machine's speed drifts by 5-10%
+over minutes). Reported: requests per second, the median and 95th-percentile latency (seconds
+from send to the parsed answer), and throughput over the same server's at one client; after
+the table, the batching server's batches for each number of clients (``GET /api/status``).
 
 ``--reference-src DIR`` adds a third server in the same run: ``nexttoken serve`` from another
 checkout's ``src`` (for example a git worktree of the code an issue measured:
@@ -160,6 +163,13 @@ def main() -> None:
         help="requests per client (default 10: a run's first batch, formed before the server "
         "has seen how many clients there are, and its last are a small part of it)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds per number of clients, the servers taking turns within each; requests/s "
+        "is the median over rounds (default 1)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument(
         "--window-ms",
@@ -177,9 +187,11 @@ def main() -> None:
     if args.reference_src and not (Path(args.reference_src) / "nexttoken").is_dir():
         raise SystemExit(f"--reference-src {args.reference_src}: no nexttoken package there")
     counts = [int(c) for c in args.clients.split(",")]
+    if args.rounds < 1 or args.requests < 1:
+        raise SystemExit("--rounds and --requests must be at least 1")
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; each client sends "
-        f"{args.requests} requests one after another\n"
+        f"{args.requests} requests one after another; {args.rounds} round(s)\n"
     )
     print(
         "| scenario | server | clients | requests/s | median latency | p95 latency | "
@@ -191,47 +203,84 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for scenario in args.scenarios.split(","):
             model = write_model(scenario, Path(tmp))
-            rates: dict[tuple[str, int], float] = {}
             servers = [("one at a time", False, None), ("batching", True, None)]
             if args.reference_src:
                 servers.insert(0, ("reference src", False, args.reference_src))
-            for label, batching, src in servers:
-                proc, url = start_server(model, batching, args.threads, args.window_ms, src)
-                try:
-                    ask(url, *body_for(scenario, model, 0, 0))  # warm-up
-                    for n in counts:
-                        before = queue(url) if batching else None
-                        lat, wall = load(url, scenario, model, n, args.requests)
-                        if before is not None:
-                            after = queue(url)
-                            runs = after["batches"] - before["batches"]
-                            batches.append(
-                                f"{scenario}, {n} clients: {len(lat)} requests in {runs} "
-                                f"batches (largest so far {after['largest_batch']}), "
-                                f"{after['waited_ms'] - before['waited_ms']:.0f} ms waited"
-                            )
-                        rates[label, n] = len(lat) / wall
-                        base = rates.get((label, counts[0]), rates[label, n])
-                        print(
-                            f"| {scenario} | {label} | {n} | "
-                            f"{rates[label, n]:.1f} | {statistics.median(lat) * 1e3:.0f} ms | "
-                            f"{p95(lat) * 1e3:.0f} ms | **{rates[label, n] / base:.2f}x** |",
-                            flush=True,
+            rates, latencies, runs, waited, largest = measure(
+                scenario, model, servers, counts, args
+            )
+            for label, batching, _ in servers:
+                base = statistics.median(rates[label, counts[0]])
+                for n in counts:
+                    rate, lat = statistics.median(rates[label, n]), latencies[label, n]
+                    spread = (
+                        f" ({min(rates[label, n]):.1f}-{max(rates[label, n]):.1f})"
+                        if args.rounds > 1
+                        else ""
+                    )
+                    print(
+                        f"| {scenario} | {label} | {n} | {rate:.1f}{spread} | "
+                        f"{statistics.median(lat) * 1e3:.0f} ms | {p95(lat) * 1e3:.0f} ms | "
+                        f"**{rate / base:.2f}x** |",
+                        flush=True,
+                    )
+                    if batching:
+                        batches.append(
+                            f"{scenario}, {n} clients: {len(lat)} requests in {runs[n]} batches "
+                            f"(largest of the scenario {largest}), {waited[n]:.0f} ms waited"
                         )
-                finally:
-                    proc.terminate()
-                    proc.wait(timeout=30)
             for n in sorted({max(counts), 20} & set(counts)):
+                ours = statistics.median(rates["batching", n])
                 for label in [lab for lab, _, _ in servers if lab != "batching"]:
+                    theirs = statistics.median(rates[label, n])
                     summary.append(
-                        f"{scenario}: at {n} clients batching serves "
-                        f"**{rates['batching', n] / rates[label, n]:.2f}x** the requests/s of "
-                        f"{label} ({rates['batching', n]:.1f} vs {rates[label, n]:.1f})"
+                        f"{scenario}: at {n} clients batching serves **{ours / theirs:.2f}x** "
+                        f"the requests/s of {label} ({ours:.1f} vs {theirs:.1f})"
                     )
     print()
     print("\n".join(batches))
     print()
     print("\n".join(summary))
+
+
+def measure(
+    scenario: str,
+    model: str,
+    servers: list[tuple[str, bool, str | None]],
+    counts: list[int],
+    args: argparse.Namespace,
+) -> tuple[dict[Any, list[float]], dict[Any, list[float]], dict[int, int], dict[int, float], int]:
+    """Every server up at once; for each number of clients, ``args.rounds`` rounds in which
+    each server takes the load in turn (the order reversed every other round), so that a
+    machine's drift over minutes falls on every server alike. Returns each (server, clients)'s
+    requests/s per round and latencies, and the batching server's batches and waits."""
+    rates: dict[Any, list[float]] = {}
+    latencies: dict[Any, list[float]] = {}
+    runs: dict[int, int] = {}
+    waited: dict[int, float] = {}
+    procs: dict[str, tuple[subprocess.Popen[str], str]] = {}
+    try:
+        for label, batching, src in servers:
+            procs[label] = start_server(model, batching, args.threads, args.window_ms, src)
+            ask(procs[label][1], *body_for(scenario, model, 0, 0))  # warm-up
+        batching_url = next(procs[lab][1] for lab, b, _ in servers if b)
+        for n in counts:
+            before = queue(batching_url)
+            for r in range(args.rounds):
+                order = servers if r % 2 == 0 else servers[::-1]
+                for label, _, _ in order:
+                    lat, wall = load(procs[label][1], scenario, model, n, args.requests)
+                    rates.setdefault((label, n), []).append(len(lat) / wall)
+                    latencies.setdefault((label, n), []).extend(lat)
+            after = queue(batching_url)
+            runs[n] = after["batches"] - before["batches"]
+            waited[n] = after["waited_ms"] - before["waited_ms"]
+        largest = int(queue(batching_url)["largest_batch"])
+    finally:
+        for proc, _ in procs.values():
+            proc.terminate()
+            proc.wait(timeout=30)
+    return rates, latencies, runs, waited, largest
 
 
 def queue(url: str) -> dict[str, Any]:
