@@ -25,8 +25,8 @@ may ask for is capped too (:data:`MAX_NEW_TOKENS`, :data:`MAX_FORECAST_VALUES`, 
 
 Each model has a :class:`nexttoken.batching.Batcher`: ``next``, ``generate`` and ``forecast``
 requests that arrive while the model works on others (or within ``batch_window`` seconds of the
-first) are decoded as one batch, each with its own seed, so that each gets the tokens it would
-get alone. The other endpoints
+first, or of the callers it expects back) are decoded as one batch, each with its own seed, so
+that each gets the tokens it would get alone. The other endpoints
 take the model's lock, which the batcher also holds while it works: one model works on one
 thing at a time, and the page and other models stay responsive. All of a model's work, its
 loading included, runs on its batcher's thread (:meth:`nexttoken.batching.Batcher.call`:

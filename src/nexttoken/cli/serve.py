@@ -39,8 +39,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="requests to one model that arrive while it works on others are decoded as one "
-        "batch, each with its own seed; this also waits up to W ms after a request for more "
-        "(default 0: no wait, which measured best, see docs/performance.md)",
+        "batch, each with its own seed, and when more were outstanding during the last batch "
+        "the batcher waits for them (at most a tenth of that batch's time, 50 ms; a lone request "
+        "never waits); this adds a fixed wait of W ms after a request (default 0, which "
+        "measured best, see docs/performance.md)",
     )
     p.add_argument(
         "--no-batching",
