@@ -235,6 +235,7 @@ class Batcher:
                 with self._cv:
                     self._last_seconds = time.monotonic() - began
                     self._running = 0
+                    self._current = []  # every call answered; their results not kept
                     self.batches += len(groups)
                     self.requests += len(jobs)
                     self.largest = max([self.largest] + [len(g) for g in groups.values()])
