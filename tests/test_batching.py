@@ -227,3 +227,53 @@ def test_without_patience_the_batches_split_and_a_lone_caller_never_waits():
     assert alone.patient == 0 and alone.batches == 5 and alone.status()["waited_ms"] < 1000
     with pytest.raises(ValueError, match="patience"):
         Batcher(model, patience=-1.0)
+
+
+def test_identical_calls_are_computed_once_and_each_gets_what_it_gets_alone(monkeypatch):
+    import nexttoken.batching as batching
+
+    model = _model()
+    batcher = Batcher(model, window=0.2)
+    rows_run = []
+    real_generate = batching.generate
+
+    def counting(m, ids, n, **kw):
+        rows_run.append(ids.shape[0])
+        return real_generate(m, ids, n, **kw)
+
+    monkeypatch.setattr(batching, "generate", counting)
+    p = torch.randint(0, 40, (3, 8), generator=torch.Generator().manual_seed(5))
+    q = torch.randint(0, 40, (3, 8), generator=torch.Generator().manual_seed(6))
+    gens = [torch.Generator().manual_seed(s) for s in (1, 1, 1, 2)]
+    calls = [(p, gens[0]), (p, gens[1]), (q, gens[2]), (p, gens[3]), (p, None), (p, None)]
+    got = _together([lambda c=c: batcher.generate(model, c[0], 9, generator=c[1]) for c in calls])
+    # p with seed 1 twice is one call; the unseeded two must differ, so each is its own
+    assert sum(rows_run) == 3 * 5 and batcher.status()["shared"] == 1
+    for (ids, gen), out, seed in zip(calls, got, (1, 1, 1, 2, None, None)):
+        if seed is None:
+            continue
+        alone_gen = torch.Generator().manual_seed(seed)
+        assert torch.equal(out, generate(model, ids, 9, generator=alone_gen))
+        # the shared call's generator is left where drawing alone leaves it
+        assert torch.equal(gen.get_state(), alone_gen.get_state())
+    assert got[0] is not got[1] and torch.equal(got[0], got[1])
+
+
+def test_one_generator_object_sent_twice_is_not_shared():
+    model = _model()
+    batcher = Batcher(model, window=0.2)
+    p = torch.randint(0, 40, (2, 6), generator=torch.Generator().manual_seed(7))
+    g = torch.Generator().manual_seed(3)
+    outs = _together([lambda: batcher.generate(model, p, 5, generator=g)] * 2)
+    assert batcher.status()["shared"] == 0
+    assert not torch.equal(outs[0], outs[1])  # the second call drew the generator's next numbers
+
+
+def test_identical_prompts_share_one_next_token_row():
+    model = _model()
+    batcher = Batcher(model, window=0.2)
+    prompts = [[1, 2, 3], [1, 2, 3], [4, 5], [1, 2, 3]]
+    got = _together([lambda p=p: batcher.next_probs(p) for p in prompts])
+    assert batcher.status()["shared"] == 2
+    for p, probs in zip(prompts, got):
+        torch.testing.assert_close(probs, next_token_probs(model, torch.tensor(p)))

@@ -12,7 +12,9 @@ long after the first call) and runs them as one batch on its own worker thread:
   decoding settings as one batch of rows, prefill and every decode step stacked, each call's
   rows sampling from its own generator (``row_generators``): a call gets the very random
   numbers, so the very tokens, it would get alone. ``nexttoken.forecast`` runs its sampling
-  through it (``generate_fn``), so concurrent forecasts share their decode steps too.
+  through it (``generate_fn``), so concurrent forecasts share their decode steps too;
+- identical calls in a batch (the same ids, settings and generator state) computed once, each
+  caller getting its own copy (:func:`_distinct`).
 
 Rows computed in a bigger batch can round differently in the last bit of a float (a matrix
 product of 400 rows is not always summed in the order of one of 20), so probabilities agree to
@@ -107,6 +109,7 @@ class Batcher:
         self.largest = 0
         self.waited = 0.0  # seconds waited before taking batches (the window, expected callers)
         self.patient = 0  # batches that waited for expected callers
+        self.shared = 0  # calls answered by an identical call's result
         self._peak = 0  # most calls outstanding at once since the last batch was taken
         self._last_seconds = 0.0  # how long the last batch ran
         self._current: list[_Job] = []  # the batch being run (answered ones are done)
@@ -164,6 +167,7 @@ class Batcher:
                 "window_ms": self.window * 1000,
                 "max_calls": self.max_calls,
                 "waited_ms": round(self.waited * 1000, 1),
+                "shared": self.shared,
             }
 
     # --- the worker -------------------------------------------------------------------------
@@ -251,8 +255,9 @@ class Batcher:
         run: Callable[[list[_Job]], list[Any]] = (
             self._run_next if group[0].kind == "next" else self._run_generate
         )
+        calls, source = _distinct(group)
         try:
-            results = self._locked(run, group)
+            results = self._locked(run, calls)
         except BaseException as e:  # every caller gets the error, the worker goes on
             if len(group) > 1:  # one bad call must not fail the others: run each alone
                 for job in group:
@@ -260,8 +265,17 @@ class Batcher:
                 return
             group[0].future.set_exception(e)
             return
-        for job, result in zip(group, results):
-            job.future.set_result(result)
+        self.shared += len(group) - len(calls)
+        for job, k in zip(group, source):
+            if calls[k] is job:
+                job.future.set_result(results[k])
+                continue
+            # the same call as calls[k]: its own copy, and its generator left where calls[k]'s
+            # is, as if it had drawn the same numbers itself
+            generator = job.payload.get("generator")
+            if generator is not None:
+                generator.set_state(calls[k].payload["generator"].get_state())
+            job.future.set_result(results[k].clone())
 
     def _locked(self, run: Callable[[list[_Job]], list[Any]], group: list[_Job]) -> list[Any]:
         with self.lock, torch.inference_mode():
@@ -306,6 +320,40 @@ class Batcher:
             **first["settings"],
         )
         return list(out.split([j.rows for j in group]))
+
+
+def _distinct(group: list[_Job]) -> tuple[list[_Job], list[int]]:
+    """The calls of a group that need computing, and for each job the index of the call that
+    answers it. Calls that must give the same answer are computed once: next-token tables of the
+    same ids, and ``generate`` calls of the same ids (the group's settings are the same) whose
+    generators, distinct objects, are in the same state (30 pages forecasting the default
+    oscillator with seed 0). Unseeded calls are each their own: they must differ."""
+    calls: list[_Job] = []
+    source: list[int] = []
+    seen: dict[Hashable, int] = {}
+    for job in group:
+        key: Hashable = None
+        if job.kind == "next":
+            key = tuple(job.payload["ids"])
+        elif job.payload.get("generator") is not None:
+            ids, generator = job.payload["ids"], job.payload["generator"]
+            key = (
+                tuple(ids.shape),
+                ids.cpu().numpy().tobytes(),
+                generator.device.type,
+                generator.get_state().numpy().tobytes(),
+            )
+        k = seen.get(key) if key is not None else None
+        if k is not None and (
+            job.kind == "next" or job.payload["generator"] is not calls[k].payload["generator"]
+        ):
+            source.append(k)
+            continue
+        if key is not None and k is None:
+            seen[key] = len(calls)
+        source.append(len(calls))
+        calls.append(job)
+    return calls, source
 
 
 def _frozen(settings: dict[str, Any]) -> Hashable:

@@ -329,6 +329,7 @@ class QueueOut(Out):
     window_ms: float
     max_calls: int
     waited_ms: float
+    shared: int
 
 
 class ModelOut(Out):
