@@ -360,11 +360,19 @@ def test_serve_cli_refuses_a_bad_port_and_offers_the_demo_model(tmp_path, monkey
 
     assert main(["serve", "signals-small", "--port", "70000"]) == 2
     assert "--port must be between 0 and 65535" in capsys.readouterr().err
+    assert main(["serve", "signals-small", "--batch-max-wait-ms", "-1"]) == 2
+    assert "--batch-max-wait-ms must be between 0 and 1000" in capsys.readouterr().err
     monkeypatch.chdir(tmp_path)
     assert "runs/demo" not in default_models() and "signals-small" in default_models()
     (tmp_path / "runs" / "demo").mkdir(parents=True)
     (tmp_path / "runs" / "demo" / "config.json").write_text("{}")
     assert default_models()[0] == "runs/demo"
+
+
+def test_the_pool_passes_the_wait_for_callers_to_each_batcher():
+    pool = ModelPool(["signals-small"], batch_max_wait=0.0)
+    assert pool.batchers["signals-small"].max_wait == 0.0
+    assert ModelPool(["signals-small"]).batchers["signals-small"].max_wait == 0.05
 
 
 def test_infinity_and_nan_in_the_json_are_a_400_not_a_500(client):

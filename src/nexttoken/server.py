@@ -91,6 +91,7 @@ class ModelPool:
         allow_pickle: bool = False,
         batch_window: float = 0.0,
         batching: bool = True,
+        batch_max_wait: float = 0.05,
     ):
         self.models: dict[str, LanguageModel] = {}
         self.locks: dict[str, threading.Lock] = {}
@@ -101,7 +102,11 @@ class ModelPool:
             # each model is loaded on its batcher's thread, and all its work runs there
             lock = threading.Lock()
             batcher = Batcher(
-                None, window=batch_window, max_calls=256 if batching else 1, lock=lock
+                None,
+                window=batch_window,
+                max_calls=256 if batching else 1,
+                lock=lock,
+                max_wait=batch_max_wait,
             )
             lm = batcher.call(_loaded, spec, device, allow_pickle)
             batcher.model = lm.model

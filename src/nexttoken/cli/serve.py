@@ -39,10 +39,17 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="requests to one model that arrive while it works on others are decoded as one "
-        "batch, each with its own seed, and when more were outstanding during the last batch "
-        "the batcher waits for them (at most a tenth of that batch's time, 50 ms; a lone request "
-        "never waits); this adds a fixed wait of W ms after a request (default 0, which "
-        "measured best, see docs/performance.md)",
+        "batch, each with its own seed; this adds a fixed wait of W ms after a request (default "
+        "0, which measured best, see docs/performance.md)",
+    )
+    p.add_argument(
+        "--batch-max-wait-ms",
+        type=float,
+        default=50.0,
+        help="when more requests were outstanding during a model's last batch than have "
+        "queued, wait for the rest (clients whose answers just went out) up to a tenth of that "
+        "batch's time and at most this many ms (default 50; 0 never waits; a lone request "
+        "never waits)",
     )
     p.add_argument(
         "--no-batching",
@@ -81,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--port must be between 0 and 65535 (got {args.port})")
     if not 0 <= args.batch_window_ms <= 1000:
         raise CLIError(f"--batch-window-ms must be between 0 and 1000 (got {args.batch_window_ms})")
+    if not 0 <= args.batch_max_wait_ms <= 1000:
+        raise CLIError(
+            f"--batch-max-wait-ms must be between 0 and 1000 (got {args.batch_max_wait_ms})"
+        )
     if not _local(args.host):
         print(
             f"nexttoken: warning: listening on {args.host or 'every address'}: anyone who can reach "
@@ -94,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         allow_pickle=args.allow_pickle,
         batch_window=args.batch_window_ms / 1000,
+        batch_max_wait=args.batch_max_wait_ms / 1000,
         batching=not args.no_batching,
     )
     sock = _bind(args.host, args.port)
