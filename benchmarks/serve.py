@@ -24,7 +24,10 @@ Scenarios (nothing is downloaded; random weights where a model is not shipped):
   with its own 32-character prompt;
 - ``forecast``: ``POST /api/forecast`` on the shipped ``signals-small``, a 200-step context,
   48 steps, 20 paths, each client its own series and seed;
-- ``124m``: ``POST /api/next`` on GPT-2's 124M shape (12 layers, width 768, 50,257 tokens).
+- ``124m``: ``POST /api/next`` on GPT-2's 124M shape (12 layers, width 768, 50,257 tokens);
+- ``forecast-same`` (not in the default list): every client sends the very same forecast
+  request (one series, seed 0), as a class pressing "forecast" on the page's defaults does;
+  identical calls in a batch are computed once.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ PROMPT = "see you soon, said the student. "  # 32 characters: 32 tokens
 
 
 def write_model(name: str, where: Path) -> str:
-    if name == "forecast":
+    if name in ("forecast", "forecast-same"):
         return "signals-small"
     shape = SHAPES[name]
     vocab = int(shape.get("vocab_size", 96))
@@ -69,6 +72,8 @@ def write_model(name: str, where: Path) -> str:
 
 
 def body_for(scenario: str, model: str, client: int, i: int) -> tuple[str, dict[str, Any]]:
+    if scenario == "forecast-same":  # a class forecasting the same series with the same seed
+        return body_for("forecast", model, 0, 0)
     if scenario == "forecast":
         t = range(200)
         period = 12 + (client % 7) * 3
