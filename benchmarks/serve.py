@@ -81,10 +81,15 @@ def body_for(scenario: str, model: str, client: int, i: int) -> tuple[str, dict[
             10 + 3 * math.sin(2 * math.pi * (s + client) / period) + 0.1 * math.cos(s * 0.37)
             for s in t
         ]
-        body = {"model": model, "series": series, "horizon": 48, "samples": 20, "seed": i}
+        # every client its own seed too: two clients' series can coincide (client 3 and 24's
+        # period is 21 steps), and identical calls would be computed once
+        seed = 1000 * client + i
+        body = {"model": model, "series": series, "horizon": 48, "samples": 20, "seed": seed}
         return "api/forecast", body
     shift = client % len(PROMPT)
-    return "api/next", {"model": model, "prompt": PROMPT[shift:] + PROMPT[:shift], "top": 10}
+    text = PROMPT[shift:] + PROMPT[:shift]
+    tag = str(client)  # every client its own prompt (identical calls would be computed once)
+    return "api/next", {"model": model, "prompt": tag + text[len(tag) :], "top": 10}
 
 
 def start_server(
