@@ -277,3 +277,9 @@ def test_identical_prompts_share_one_next_token_row():
     assert batcher.status()["shared"] == 2
     for p, probs in zip(prompts, got):
         torch.testing.assert_close(probs, next_token_probs(model, torch.tensor(p)))
+
+
+def test_functions_that_run_alone_are_not_waited_for():
+    batcher = Batcher(_model(), patience=50.0, max_wait=2.0)
+    _together([lambda: [batcher.call(lambda: sum(range(1000))) for _ in range(5)]] * 4)
+    assert batcher.patient == 0 and batcher.status()["requests"] == 20

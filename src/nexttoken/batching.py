@@ -75,7 +75,8 @@ class Batcher:
     runs what it has. Clients that send their next request when an answer comes (a class's
     pages, a load test) otherwise split into two alternating batches, each paying a batch's
     fixed cost (at the 124M shape, reading every weight once). A lone caller never waits:
-    it is the only one outstanding."""
+    it is the only one outstanding. Only calls that can share a batch count (``next`` and
+    ``generate``; :meth:`call`'s functions run alone, and waiting for them gains nothing)."""
 
     def __init__(
         self,
@@ -180,8 +181,9 @@ class Batcher:
                 )
                 self._thread.start()
             self._queue.append(job)
-            running = sum(1 for j in self._current if not j.future.done())
-            self._peak = max(self._peak, len(self._queue) + running)
+            if job.kind != "call":  # calls run alone: waiting for them gains nothing
+                running = sum(1 for j in self._current if not j.future.done())
+                self._peak = max(self._peak, _batchable(self._queue) + running)
             self._cv.notify_all()
         return job.future.result()
 
@@ -204,7 +206,7 @@ class Batcher:
                 now = time.monotonic()
                 if now < window_end:
                     self._cv.wait(window_end - now)
-                elif len(self._queue) < expect and now < patience_end:
+                elif _batchable(self._queue) < expect and now < patience_end:
                     patient = True
                     self._cv.wait(patience_end - now)
                 else:
@@ -221,8 +223,8 @@ class Batcher:
                 rows += self._queue[0].rows
                 jobs.append(self._queue.pop(0))
             self._running = len(jobs)
-            self._current = jobs
-            self._peak = len(jobs) + len(self._queue)
+            self._current = [j for j in jobs if j.kind != "call"]
+            self._peak = len(self._current) + _batchable(self._queue)
             return jobs
 
     def _work(self) -> None:
@@ -320,6 +322,11 @@ class Batcher:
             **first["settings"],
         )
         return list(out.split([j.rows for j in group]))
+
+
+def _batchable(jobs: list[_Job]) -> int:
+    """How many of ``jobs`` can share a batch (all but :meth:`Batcher.call`'s)."""
+    return sum(1 for j in jobs if j.kind != "call")
 
 
 def _distinct(group: list[_Job]) -> tuple[list[_Job], list[int]]:
