@@ -203,6 +203,19 @@ def _norm(config: GPTConfig) -> nn.Module:
     return nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
 
 
+def _through_cache(
+    cache: KVCache | None, layer: int, pos: int, k: torch.Tensor, v: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Write keys and values ``(B, nh, T, hs)`` at ``pos`` into ``cache`` (if any) and return
+    what attention reads: the cache's ``pos + T`` entries, or at pos 0 the fresh ones, which are
+    all there is and may have fewer rows than the cache (distinct prompts only, see
+    ``KVCache.rows``)."""
+    if cache is None:
+        return k, v
+    ck, cv = cache.update(layer, pos, k, v)
+    return (ck, cv) if pos > 0 else (k, v)
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -233,12 +246,7 @@ class CausalSelfAttention(nn.Module):
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
         if rope is not None:
             q, k = apply_rope(q, *rope), apply_rope(k, *rope)
-        if cache is not None:
-            # At pos 0 the fresh keys are all there is; they may have fewer rows than the cache
-            # (distinct prompts only, see KVCache.rows).
-            ck, cv = cache.update(layer, pos, k, v)  # (B, nh, pos + T, hs)
-            if pos > 0:
-                k, v = ck, cv
+        k, v = _through_cache(cache, layer, pos, k, v)
         mask = None
         is_causal = False
         if self.causal and T > 1:
@@ -284,10 +292,7 @@ class CausalSelfAttention(nn.Module):
             cos, sin = rope
             q = apply_rope(q, cos[only][:, None, None], sin[only][:, None, None])
             k = apply_rope(k, cos, sin)
-        if cache is not None:
-            ck, cv = cache.update(layer, pos, k, v)  # (B, nh, pos + T, hs)
-            if pos > 0:
-                k, v = ck, cv
+        k, v = _through_cache(cache, layer, pos, k, v)
         mask = None
         if self.causal and bool((only != T - 1).any()):
             # row i's query at position pos + only[i] sees keys 0 .. pos + only[i]
