@@ -79,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             "nexttoken serve needs the serve extra: pip install 'nexttoken[serve]' "
             "(fastapi and uvicorn)"
         ) from None
+    from ..allocator import reuse_freed_memory
     from ..server import ModelPool, create_app
 
     specs = args.models or default_models()
@@ -100,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     print(f"loading {len(specs)} model(s): {', '.join(specs)}", file=sys.stderr)
+    reuse_freed_memory()  # each batch's activations reuse the last one's pages
     pool = ModelPool(
         specs,
         device=args.device,
