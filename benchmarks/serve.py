@@ -1,6 +1,6 @@
 """Load on the explorer: concurrent clients, with the server's batching on and off.
 
-    python benchmarks/serve.py [--scenarios small,forecast,124m] [--clients 1,20,50] [--requests 10]
+    python benchmarks/serve.py [--scenarios small,forecast,124m] [--clients 1,20,50] [--requests 10] [--device cuda]
 
 For each scenario one model is served by ``nexttoken serve`` in child processes on free ports,
 twice, both up at once: with ``--no-batching`` (one request at a time per model: the reference,
@@ -98,13 +98,15 @@ def start_server(
     threads: int,
     window_ms: float | None = None,
     src: str | None = None,
+    device: str = "cpu",
 ) -> tuple[subprocess.Popen[str], str]:
     """``nexttoken serve MODEL`` on a free port; with ``src``, that checkout's code and its
     default flags."""
     env_threads = ["env", f"OMP_NUM_THREADS={threads}"] if threads else []
     if src is not None:
         env_threads = [*(env_threads or ["env"]), f"PYTHONPATH={Path(src).resolve()}"]
-    flags = [] if batching or src is not None else ["--no-batching"]
+    flags = ["--device", device]
+    flags += [] if batching or src is not None else ["--no-batching"]
     if window_ms is not None and src is None:
         flags += ["--batch-window-ms", str(window_ms)]
     proc = subprocess.Popen(
@@ -182,6 +184,11 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument(
+        "--device",
+        default="cpu",
+        help="the servers' --device (default cpu; cuda on a GPU, every server on the same one)",
+    )
+    parser.add_argument(
         "--window-ms",
         type=float,
         default=None,
@@ -200,8 +207,8 @@ def main() -> None:
     if args.rounds < 1 or args.requests < 1:
         raise SystemExit("--rounds and --requests must be at least 1")
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; each client sends "
-        f"{args.requests} requests one after another; {args.rounds} round(s)\n"
+        f"torch {torch.__version__}, {args.device}, {torch.get_num_threads()} threads; each "
+        f"client sends {args.requests} requests one after another; {args.rounds} round(s)\n"
     )
     print(
         "| scenario | server | clients | requests/s | median latency | p95 latency | "
@@ -271,7 +278,9 @@ def measure(
     procs: dict[str, tuple[subprocess.Popen[str], str]] = {}
     try:
         for label, batching, src in servers:
-            procs[label] = start_server(model, batching, args.threads, args.window_ms, src)
+            procs[label] = start_server(
+                model, batching, args.threads, args.window_ms, src, args.device
+            )
             ask(procs[label][1], *body_for(scenario, model, 0, 0))  # warm-up
         batching_url = next(procs[lab][1] for lab, b, _ in servers if b)
         for n in counts:
