@@ -1,6 +1,7 @@
 """Concurrent calls decoded together: each gets exactly what it would get alone."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -186,9 +187,10 @@ def test_a_batcher_can_load_its_model_on_its_own_thread():
     assert batcher.status()["requests"] == 2  # the load and the generate
 
 
-def _rounds(batcher, model, clients, rounds):
-    """``clients`` threads, each sending ``rounds`` generate calls one after another (the next
-    when the answer comes); every answer compared with the same call alone."""
+def _rounds(batcher, model, clients, rounds, stagger=0.0):
+    """``clients`` threads, each sending ``rounds`` generate calls one after another (client
+    ``c`` sends its next ``c * stagger`` seconds after its answer comes); every answer compared
+    with the same call alone."""
     prompts = [
         torch.randint(0, 40, (2, 6), generator=torch.Generator().manual_seed(c))
         for c in range(clients)
@@ -196,7 +198,12 @@ def _rounds(batcher, model, clients, rounds):
     got = {}
 
     def client(c):
-        return [batcher.generate(model, prompts[c], 5, seed=100 * c + r) for r in range(rounds)]
+        outs = []
+        for r in range(rounds):
+            if r:
+                time.sleep(c * stagger)
+            outs.append(batcher.generate(model, prompts[c], 5, seed=100 * c + r))
+        return outs
 
     for c, outs in enumerate(_together([lambda c=c: client(c) for c in range(clients)])):
         for r, out in enumerate(outs):
@@ -208,20 +215,23 @@ def _rounds(batcher, model, clients, rounds):
 def test_callers_who_come_back_are_waited_for_and_share_one_batch():
     model = _model()
     # generous patience: the test must not depend on how fast threads are scheduled
-    batcher = Batcher(model, patience=50.0, max_wait=2.0)
-    _rounds(batcher, model, clients=4, rounds=6)
-    # without waiting, clients answered together come back while the others' calls run, and
-    # the batches alternate between two parts of the class (about 2 per round)
+    batcher = Batcher(model, patience=200.0, max_wait=2.0)
+    # the clients come back 0, 15, 30 and 45 ms after their answers: a batch taken when the
+    # first is back holds one call unless the batcher waits for the others
+    _rounds(batcher, model, clients=4, rounds=6, stagger=0.015)
     assert batcher.largest == 4
     assert batcher.batches <= 6 + 2, batcher.status()
-    assert batcher.patient >= 4
+    # every round after the class is known waited (the first two may not: nothing expected yet)
+    assert batcher.patient >= 6 - 2, batcher.status()
 
 
 def test_without_patience_the_batches_split_and_a_lone_caller_never_waits():
     model = _model()
     impatient = Batcher(model, patience=0.0)
-    _rounds(impatient, model, clients=4, rounds=6)
+    _rounds(impatient, model, clients=4, rounds=6, stagger=0.015)
     assert impatient.patient == 0
+    # the same staggered clients as above, now in more batches than the patient bound
+    assert impatient.batches > 6 + 2, impatient.status()
     alone = Batcher(model, patience=50.0, max_wait=2.0)
     _rounds(alone, model, clients=1, rounds=5)
     assert alone.patient == 0 and alone.batches == 5 and alone.status()["waited_ms"] < 1000
