@@ -76,3 +76,18 @@ def test_serve_benchmark_runs_and_prints_ratios():
     ratios = _ratios(out, "small")
     assert len(ratios) == 4 and all(r > 0 for r in ratios)  # 1 and 3 clients, batching off and on
     assert "at 3 clients batching serves" in out
+
+
+def test_subdaily_benchmark_scores_each_kind_against_seasonal_naive():
+    out = _run(
+        "subdaily.py", "--series", "3", "--seeds", "1", "--baselines", "none", "--samples", "4"
+    )  # fmt: skip
+    rows = [line for line in out.splitlines() if "| signals-small |" in line]
+    kinds = {row.split("|")[1].strip().split(" (")[0] for row in rows}
+    assert "all" in kinds and "no weather" in kinds and len(kinds) >= 3, out
+    for row in rows:
+        wql, mase, worse = (cell.strip() for cell in row.split("|")[3:6])
+        assert float(wql) > 0 and float(mase) > 0
+        bad, count = map(int, worse.split("/"))
+        assert 0 <= bad <= count
+    assert "| all (6) |" in out

@@ -207,7 +207,8 @@ def test_seasonal_profile_recovers_a_known_shape_around_a_moving_level():
     x[[5, 50, 100]] = np.nan  # gaps are skipped
     prof = F._profile(x, (m,))
     assert prof is not None and [s for s, _ in prof] == [m]
-    np.testing.assert_allclose(prof[0][1], shape, atol=0.1)
+    # recent cycles weigh more (about 3.4 cycles' worth of data), so the walk shows a little
+    np.testing.assert_allclose(prof[0][1], shape, atol=0.15)
     assert abs(prof[0][1].mean()) < 1e-12  # centred: the level stays with the series
     # continued: step t takes phase t % m, past the end of the context too
     np.testing.assert_allclose(F._continued(prof, 10 * m + 3, 4), prof[0][1][3:7])
@@ -224,6 +225,39 @@ def test_seasonal_profile_of_a_day_within_a_week():
     assert prof is not None and [m for m, _ in prof] == [24, 168]
     truth = day[t % 24] + week[t % 168]
     np.testing.assert_allclose(F._continued(prof, 0, t.size), truth - truth.mean(), atol=0.3)
+
+
+def test_a_changing_season_is_read_mostly_from_its_recent_cycles():
+    F = _forecast_module()
+    rng = np.random.default_rng(4)
+    m = 12
+    old, new = rng.normal(size=m), rng.normal(size=m)
+    old, new = old - old.mean(), new - new.mean()
+    t = np.arange(10 * m)
+    x = 5.0 + np.where(t < 6 * m, old[t % m], new[t % m])  # the last 4 cycles changed
+    values = F._profile(x, (m,))[0][1]
+    # a half-life of 2 cycles: the last 4 cycles carry about 3/4 of the weight (an equal mean
+    # would give them 4/10)
+    assert np.corrcoef(values, new)[0, 1] > 0.9
+    assert np.abs(values - new).mean() < 0.5 * np.abs(values - old).mean()
+    assert F.PROFILE_HALF_LIFE == 2.0
+
+
+def test_a_season_longer_than_half_the_window_is_read_from_up_to_16_cycles():
+    F = _forecast_module()
+    m, window = 48, 64  # 2 x 48 > 64: a long season
+    t = np.arange(20 * m)
+    x = np.sin(2 * np.pi * t / m) * 3 + 0.01 * np.cos(t)
+    # phase 7 is seen only 5 cycles back: the window and two cycles hold no value of it
+    gappy = x.copy()
+    gappy[(t % m == 7) & (t < 15 * m)] = np.nan
+    gappy[(t % m == 7) & (t >= 16 * m)] = np.nan
+    assert F._profile(gappy, (m,), window) is not None
+    # seen only 17 cycles back: past the 16 cycles read, so the season is left in
+    far = x.copy()
+    far[(t % m == 7) & (t >= 3 * m + 1)] = np.nan
+    assert F._profile(far, (m,), window) is None
+    assert F.PROFILE_LONG_CYCLES == 16
 
 
 def test_no_profile_for_noise_a_season_too_long_or_no_season():

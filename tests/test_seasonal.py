@@ -17,6 +17,7 @@ GENERATORS = [
     G.floored_seasons,
     G.seasonal_walks,
     G.two_seasons,
+    G.weather_demand,
     G.regimes,
 ]
 
@@ -114,6 +115,43 @@ def test_two_seasons_show_the_day_and_the_week():
     assert np.median(day_corr) > 0.3
     assert np.median(week_corr) > np.median(day_corr)  # weekends differ from weekdays
     assert set(info["steps_per_day"]) <= set(G.STEPS_PER_DAY)
+
+
+def _daily(x: np.ndarray, d: int) -> np.ndarray:
+    """``(days, d)``: the whole days of ``x``."""
+    return x[: len(x) // d * d].reshape(-1, d)
+
+
+def test_weather_demand_swings_with_a_persistent_temperature_and_heats_afternoons():
+    x, info = G.weather_demand(90, 2048, seed=3, info=True)
+    base = G.two_seasons(90, 2048, seed=info["base_seed"])
+    temperature = info["temperature"]
+    # the temperature persists from day to day (AR(1), coefficient 0.5..0.9)
+    lag1 = [np.corrcoef(t[1:], t[:-1])[0, 1] for t in temperature]
+    assert 0.45 < np.median(lag1) < 0.9
+    swing_corr, heat_checked = [], 0
+    for i, kind in enumerate(info["kind"]):
+        d = int(info["steps_per_day"][i])
+        if kind == "swing":  # the day's swing around the mean grows with that day's warmth
+            mean = base[i].mean()
+            ratio = np.log(
+                _daily(x[i] - mean, d).std(axis=1) / _daily(base[i] - mean, d).std(axis=1)
+            )
+            swing_corr.append(np.corrcoef(ratio, temperature[i, : len(ratio)])[0, 1])
+        elif kind == "heat":  # extra load only, most of it at the peak's hour of warm days
+            extra = _daily(x[i] - base[i], d)
+            assert (extra >= -1e-9).all()
+            warm = temperature[i, : len(extra)] > 1.0
+            if warm.sum() < 3:
+                continue
+            peak_hour = int(info["peak"][i] * d) % d
+            far_hour = (peak_hour + d // 2) % d
+            assert extra[warm, peak_hour].mean() > 5 * extra[warm, far_hour].mean() + 1e-9
+            heat_checked += 1
+    assert len(swing_corr) >= 20 and np.median(swing_corr) > 0.9
+    assert heat_checked >= 15
+    assert set(info["kind"]) == set(G.WEATHER_KINDS)
+    assert G.weather_demand(0, 64).shape == (0, 64)
 
 
 def test_regimes_have_breaks_walks_and_counts():

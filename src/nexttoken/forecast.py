@@ -288,8 +288,10 @@ def forecast(
         strong (seasonal strength, adjusted for the profile's size, at least
         :data:`MIN_SEASON_STRENGTH`) is forecast with its seasonal profile removed: the average
         shape of each season around its moving average, as classical decomposition takes it,
-        read from the last ``max(window, 2 x season)`` steps (so from before the window for a
-        long season, where the context has them). The model forecasts what is left (the
+        recent cycles weighing more (a half-life of :data:`PROFILE_HALF_LIFE` cycles), read from
+        the model's window, or for a season that does not fit twice into it (the week of
+        half-hourly data) from up to :data:`PROFILE_LONG_CYCLES` of its cycles before the
+        forecast, where the context has them. The model forecasts what is left (the
         backtest still decides on a line), and the profile is continued and added back to every
         path (:attr:`Forecast.seasonal`). Ignored with ``trend="none"`` or ``"linear"``.
         Default None: no season is taken out. docs/evaluation.md scores the rule.
@@ -458,10 +460,14 @@ def _explained(x: np.ndarray) -> float:
 #: seasonal strength of Wang, Smith and Hyndman, 2006; 0 for noise, 1 for a clean season),
 #: adjusted for the values the profile fits as adjusted R^2 is (so noise scores about 0).
 MIN_SEASON_STRENGTH = 0.3
-#: Each season's profile is read from the last ``max(window, PROFILE_CYCLES x season)`` steps of
-#: a context: the model's window, or two cycles of a season longer than half of it (the week of
-#: half-hourly data), where the context has them.
-PROFILE_CYCLES = 2
+#: A season's profile weighs each value by ``2 ** (-age / (PROFILE_HALF_LIFE x season))``, its
+#: age in steps from the context's end: the cycle before last counts half as much as the last
+#: but one... (as Holt-Winters lets a season change), over the steps it is read from.
+PROFILE_HALF_LIFE = 2.0
+#: Each season's profile is read from the model's window, or, for a season that does not fit
+#: twice into the window (the week of half-hourly data), from the last ``PROFILE_LONG_CYCLES``
+#: cycles of the context, where it has them (older ones would weigh under 0.4%).
+PROFILE_LONG_CYCLES = 16
 
 #: What ``auto`` chose for a series: the share of the context its line is fitted to (None: no
 #: line; see :data:`TREND_FITS`) and whether its seasonal profile is removed.
@@ -509,27 +515,33 @@ def _moving_average(x: np.ndarray, m: int) -> tuple[np.ndarray, int]:
 
 def _profile(x: np.ndarray, seasons: Sequence[int], window: int = 0) -> Profile | None:
     """The seasonal profile of ``x``: for each known season (shortest first) that fits at least
-    twice into ``x``, the mean by phase of what is left around that season's moving average
-    (after the shorter seasons' profiles are taken out), centred on zero. None when no season
-    fits or the seasons together are weaker than :data:`MIN_SEASON_STRENGTH`."""
+    twice into ``x``, the weighted mean by phase (:data:`PROFILE_HALF_LIFE`) of what is left
+    around that season's moving average (after the shorter seasons' profiles are taken out),
+    centred on zero. None when no season fits or the seasons together are weaker than
+    :data:`MIN_SEASON_STRENGTH`."""
     rest = np.asarray(x, dtype=np.float64).copy()
     out: Profile = []
     first: tuple[np.ndarray, int] | None = None  # the first season's detrended steps, and start
     for m in sorted({m for m in seasons if m >= 2}):
-        # each season is read from the last max(window, PROFILE_CYCLES x m) steps
-        start = max(0, len(rest) - max(window, PROFILE_CYCLES * m)) if window else 0
+        # each season is read from the window, a long one from up to PROFILE_LONG_CYCLES cycles
+        span = window if 2 * m <= window else PROFILE_LONG_CYCLES * m
+        start = max(0, len(rest) - span) if window else 0
         seg = rest[start:]
         if len(seg) < 2 * m:
             continue
         ma, c = _moving_average(seg, m)
         c += start
         d = rest[c : c + len(ma)] - ma
-        phase = (c + np.arange(len(d))) % m
+        at = c + np.arange(len(d))
+        phase = at % m
         ok = ~np.isnan(d)
         counts = np.bincount(phase[ok], minlength=m)
         if (counts == 0).any():
             continue
-        values = np.bincount(phase[ok], weights=d[ok], minlength=m) / counts
+        # recent cycles weigh more: a half-life of PROFILE_HALF_LIFE cycles
+        weight = np.exp2(np.maximum(-(len(rest) - 1 - at[ok]) / (PROFILE_HALF_LIFE * m), -600.0))
+        weighted = np.bincount(phase[ok], weights=weight * d[ok], minlength=m)
+        values = weighted / np.bincount(phase[ok], weights=weight, minlength=m)
         values -= values.mean()
         if first is None:
             first = (d, c)

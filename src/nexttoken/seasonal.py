@@ -21,6 +21,9 @@ what each row was given (``period``, ``phase``, ``kind``...), for tests and plot
   difference.
 - :func:`two_seasons`: a day within a week: a daily shape at 24, 48, 96, 144 or 288 steps a
   day, scaled and reshaped on the weekend days.
+- :func:`weather_demand`: a day within a week whose daily swing follows a temperature that
+  persists from day to day, and extra load in the afternoons of hot days (the weather-driven
+  electricity demand that repeating yesterday forecasts well).
 - :func:`regimes`: level shifts, Markov switches between two regimes of mean and volatility,
   random walks with drift, and count series (Poisson draws of a seasonal intensity).
 
@@ -46,6 +49,7 @@ __all__ = [
     "floored_seasons",
     "seasonal_walks",
     "two_seasons",
+    "weather_demand",
     "regimes",
     "STEPS_PER_DAY",
 ]
@@ -303,6 +307,66 @@ def two_seasons(n: int, length: int, seed: int = 0, info: bool = False) -> Any:
     )
     x = _level_trend(rng, n, length, size) + size * (x + noise)
     return (x, {"steps_per_day": per_day, "weekend": factors[:, 5:]}) if info else x
+
+
+#: The kinds of :func:`weather_demand`: the daily swing follows the temperature, hot days add
+#: load in the afternoon, or both.
+WEATHER_KINDS = ("swing", "heat", "both")
+
+
+def weather_demand(n: int, length: int, seed: int = 0, info: bool = False) -> Any:
+    """Load that follows the weather: a day within a week (:func:`two_seasons`) and a daily
+    temperature anomaly that persists from day to day (AR(1) over days, coefficient 0.5..0.9,
+    unit innovations; linear between the days' middles). By kind (:data:`WEATHER_KINDS`, a
+    third each): ``swing``, the day's swing around the series' mean scaled by
+    ``exp(a T)``, ``a`` in 0.1..0.3; ``heat``, extra load ``b std(x) max(T, 0)^1.5`` in a
+    bump of 8-15% of the day at a random hour (cooling on hot afternoons), ``b`` in 0.2..0.6;
+    ``both``. ``info``: ``steps_per_day``, ``temperature`` ``(n, days)``, ``kind``, ``swing``
+    (``a``, 0 where none), ``heat`` (``b``, 0 where none), ``peak`` (the bump's phase, 0..1 of
+    the day) and ``base_seed`` (``two_seasons(n, length, base_seed)`` is the series without
+    the weather)."""
+    _check(n, length)
+    rng = np.random.default_rng([seed, 777])
+    base_seed = int(rng.integers(1 << 31))
+    x, base_info = two_seasons(n, length, seed=base_seed, info=True)
+    per_day = base_info["steps_per_day"]
+    days = length // int(per_day.min()) + 2 if n else 0
+    phi = rng.uniform(0.5, 0.9, size=n)
+    temperature = np.zeros((n, days))
+    if days:
+        temperature[:, 0] = rng.standard_normal(n) / np.sqrt(1 - phi**2)  # stationary start
+    for k in range(1, days):
+        temperature[:, k] = phi * temperature[:, k - 1] + rng.standard_normal(n)
+    kind = rng.integers(len(WEATHER_KINDS), size=n)
+    swing = np.where(kind != 1, rng.uniform(0.1, 0.3, size=n), 0.0)
+    heat = np.where(kind != 0, rng.uniform(0.2, 0.6, size=n), 0.0)
+    peak = rng.uniform(0.0, 1.0, size=n)
+    width = rng.uniform(0.08, 0.15, size=n)
+    t = np.arange(length)[None, :]
+    day_at = (t + 0.5) / per_day[:, None] - 0.5  # days since the first day's middle
+    lo = np.clip(np.floor(day_at).astype(np.int64), 0, max(days - 2, 0))
+    frac = np.clip(day_at - lo, 0.0, 1.0)
+    rows = np.arange(n)[:, None]
+    after = temperature[rows, np.minimum(lo + 1, days - 1)]
+    temp = (1 - frac) * temperature[rows, lo] + frac * after
+    mean = x.mean(axis=1, keepdims=True)
+    sd = x.std(axis=1, keepdims=True)
+    hour = (t % per_day[:, None]) / per_day[:, None]
+    dist = (hour - peak[:, None] + 0.5) % 1.0 - 0.5  # periodic distance to the peak, in days
+    bump = np.exp(-0.5 * (dist / width[:, None]) ** 2)
+    out = mean + (x - mean) * np.exp(swing[:, None] * temp)
+    out = out + heat[:, None] * sd * np.maximum(temp, 0.0) ** 1.5 * bump
+    names = np.array(WEATHER_KINDS)[kind]
+    details = {
+        "steps_per_day": per_day,
+        "temperature": temperature,
+        "kind": names,
+        "swing": swing,
+        "heat": heat,
+        "peak": peak,
+        "base_seed": base_seed,
+    }
+    return (out, details) if info else out
 
 
 def regimes(n: int, length: int, seed: int = 0, info: bool = False) -> Any:

@@ -1,0 +1,102 @@
+"""Sub-daily load that follows the weather: how often does a forecast lose to repeating yesterday?
+
+    python benchmarks/subdaily.py [--model signals-small] [--series 48] [--seeds 11,12]
+        [--baselines mstl] [--samples 20]
+
+Real-dev holds one half-hourly and one 5-minute series, too few to choose a sub-daily rule on,
+and real-test is never used to choose. This benchmark draws series of the kind that decides
+sub-daily scores: a day within a week whose daily swing grows and shrinks with a temperature
+that persists from day to day, and extra load on hot afternoons
+(:func:`nexttoken.seasonal.weather_demand`), next to the same days without weather
+(:func:`nexttoken.seasonal.two_seasons`). Each series is forecast as the real benchmark forecasts
+its sub-daily series: a context of up to 28 days (at most 2,048 steps), a horizon of 48 steps,
+the known seasons (the day and the week) handed to every forecaster.
+
+It prints, per kind, relative WQL and MASE against seasonal naive at the day (geometric means
+over series) and how many series are worse than seasonal naive in MASE, for the model and each
+baseline (MSTL, the best classical model on real sub-daily data, needs ``nexttoken[baselines]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+from nexttoken.baselines import ModelForecaster, SeasonalNaive, baseline
+from nexttoken.evaluate import Task, run
+from nexttoken.lm import load
+from nexttoken.seasonal import two_seasons, weather_demand
+
+HORIZON = 48
+MAX_CONTEXT = 2048
+
+
+def tasks(n: int, seed: int) -> list[Task]:
+    """One task per series (so that scores are per series): ``n`` weather-driven series and
+    ``n`` without weather, at the seed's draw of steps a day."""
+    out = []
+    for label, make in (("weather", weather_demand), ("no weather", two_seasons)):
+        x, info = make(n, MAX_CONTEXT + HORIZON, seed=seed, info=True)
+        kinds = info.get("kind", np.array([label] * n))
+        for i in range(n):
+            d = int(info["steps_per_day"][i])
+            length = min(MAX_CONTEXT, 28 * d)
+            context = x[i, MAX_CONTEXT - length : MAX_CONTEXT]
+            kind = str(kinds[i]) if label == "weather" else label
+            out.append(
+                Task(
+                    "subdaily",
+                    f"{kind} {d}/day seed {seed} #{i}",
+                    [context],
+                    x[i : i + 1, MAX_CONTEXT : MAX_CONTEXT + HORIZON],
+                    [d],
+                    (d, 7 * d),
+                    kind,
+                )
+            )
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="signals-small")
+    ap.add_argument("--series", type=int, default=48, help="series of each source per seed")
+    ap.add_argument("--seeds", default="11,12")
+    ap.add_argument("--baselines", default="mstl", help="comma-separated, or 'none'")
+    ap.add_argument("--samples", type=int, default=20)
+    args = ap.parse_args()
+
+    all_tasks = [t for s in args.seeds.split(",") for t in tasks(args.series, int(s))]
+    forecasters = [SeasonalNaive(), ModelForecaster(load(args.model), name=args.model)]
+    if args.baselines != "none":
+        forecasters += [baseline(k.strip()) for k in args.baselines.split(",")]
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = run(forecasters, all_tasks, num_samples=args.samples)
+    ref = "seasonal naive"
+    kinds = sorted({t.group for t in all_tasks})
+    names = [f.name for f in forecasters if f.name != ref]
+    print(
+        f"# {len(all_tasks)} series (seeds {args.seeds}), horizon {HORIZON}, contexts of up to "
+        f"28 days / {MAX_CONTEXT} steps, seasons (day, week) given; {args.samples} paths"
+    )
+    print("| kind (series) | forecaster | rel. WQL | rel. MASE | worse than seasonal naive |")
+    print("|---|---|---|---|---|")
+    for kind in kinds + ["all"]:
+        group = None if kind == "all" else kind
+        count = sum(1 for t in all_tasks if group is None or t.group == group)
+        for name in names:
+            wql = result.relative("subdaily", name, "wql", ref, group=group)
+            mase = result.relative("subdaily", name, "mase", ref, group=group)
+            worse = int((result.ratios("subdaily", name, "mase", ref, group=group) > 1).sum())
+            print(f"| {kind} ({count}) | {name} | {wql:.3f} | {mase:.3f} | {worse}/{count} |")
+    seconds = ", ".join(f"{n} {result.seconds[n]:.0f} s" for n in names)
+    print(f"\nforecasting time: {seconds}; total {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
