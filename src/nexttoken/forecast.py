@@ -461,8 +461,8 @@ def _explained(x: np.ndarray) -> float:
 #: adjusted for the values the profile fits as adjusted R^2 is (so noise scores about 0).
 MIN_SEASON_STRENGTH = 0.3
 #: A season's profile weighs each value by ``2 ** (-age / (PROFILE_HALF_LIFE x season))``, its
-#: age in steps from the context's end: the cycle before last counts half as much as the last
-#: but one... (as Holt-Winters lets a season change), over the steps it is read from.
+#: age in steps from the context's end: a value two cycles older than another weighs half as
+#: much, so that a season may change (as Holt-Winters lets it), over the steps it is read from.
 PROFILE_HALF_LIFE = 2.0
 #: Each season's profile is read from the model's window, or, for a season that does not fit
 #: twice into the window (the week of half-hourly data), from the last ``PROFILE_LONG_CYCLES``
