@@ -1,14 +1,17 @@
 """Sub-daily load that follows the weather: how often does a forecast lose to repeating yesterday?
 
     python benchmarks/subdaily.py [--model signals-small] [--series 48] [--seeds 11,12]
-        [--baselines mstl] [--samples 20]
+        [--sources weather,plain,changing] [--baselines mstl] [--samples 20]
 
 Real-dev holds one half-hourly and one 5-minute series, too few to choose a sub-daily rule on,
 and real-test is never used to choose. This benchmark draws series of the kind that decides
 sub-daily scores: a day within a week whose daily swing grows and shrinks with a temperature
 that persists from day to day, and extra load on hot afternoons
 (:func:`nexttoken.seasonal.weather_demand`), next to the same days without weather
-(:func:`nexttoken.seasonal.two_seasons`). Each series is forecast as the real benchmark forecasts
+(:func:`nexttoken.seasonal.two_seasons`), and weeks that change with the time of year: a daily
+shape that moves between two, peaks that move with daylight, wandering weekday factors and
+holidays (:func:`nexttoken.seasonal.changing_weeks`; a profile read from many weeks smears
+them, one read from the last week is noisy). Each series is forecast as the real benchmark forecasts
 its sub-daily series: a context of up to 28 days (at most 2,048 steps), a horizon of 48 steps,
 the known seasons (the day and the week) handed to every forecaster.
 
@@ -22,23 +25,29 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
 from nexttoken.baselines import ModelForecaster, SeasonalNaive, baseline
 from nexttoken.evaluate import Task, run
 from nexttoken.lm import load
-from nexttoken.seasonal import two_seasons, weather_demand
+from nexttoken.seasonal import changing_weeks, two_seasons, weather_demand
 
 HORIZON = 48
 MAX_CONTEXT = 2048
+#: The benchmark's sources: weather-driven load, the same days without weather, changing weeks.
+SOURCES = {"weather": weather_demand, "plain": two_seasons, "changing": changing_weeks}
+#: The kind each source's series are reported under (weather's are split by weather kind).
+LABELS = {"weather": "weather", "plain": "no weather", "changing": "changing weeks"}
 
 
-def tasks(n: int, seed: int) -> list[Task]:
-    """One task per series (so that scores are per series): ``n`` weather-driven series and
-    ``n`` without weather, at the seed's draw of steps a day."""
+def tasks(n: int, seed: int, sources: Sequence[str] = tuple(SOURCES)) -> list[Task]:
+    """One task per series (so that scores are per series): ``n`` series of each source, at the
+    seed's draw of steps a day."""
     out = []
-    for label, make in (("weather", weather_demand), ("no weather", two_seasons)):
+    for source in sources:
+        label, make = LABELS[source], SOURCES[source]
         x, info = make(n, MAX_CONTEXT + HORIZON, seed=seed, info=True)
         kinds = info.get("kind", np.array([label] * n))
         for i in range(n):
@@ -65,11 +74,18 @@ def main() -> None:
     ap.add_argument("--model", default="signals-small")
     ap.add_argument("--series", type=int, default=48, help="series of each source per seed")
     ap.add_argument("--seeds", default="11,12")
+    ap.add_argument(
+        "--sources", default=",".join(SOURCES), help=f"comma-separated, of {', '.join(SOURCES)}"
+    )
     ap.add_argument("--baselines", default="mstl", help="comma-separated, or 'none'")
     ap.add_argument("--samples", type=int, default=20)
     args = ap.parse_args()
 
-    all_tasks = [t for s in args.seeds.split(",") for t in tasks(args.series, int(s))]
+    sources = [k.strip() for k in args.sources.split(",") if k.strip()]
+    unknown = sorted(set(sources) - set(SOURCES))
+    if unknown or not sources:
+        ap.error(f"--sources: unknown {unknown or 'none given'}; choose from {', '.join(SOURCES)}")
+    all_tasks = [t for s in args.seeds.split(",") for t in tasks(args.series, int(s), sources)]
     forecasters = [SeasonalNaive(), ModelForecaster(load(args.model), name=args.model)]
     if args.baselines != "none":
         forecasters += [baseline(k.strip()) for k in args.baselines.split(",")]

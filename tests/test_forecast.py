@@ -235,12 +235,53 @@ def test_a_changing_season_is_read_mostly_from_its_recent_cycles():
     old, new = old - old.mean(), new - new.mean()
     t = np.arange(10 * m)
     x = 5.0 + np.where(t < 6 * m, old[t % m], new[t % m])  # the last 4 cycles changed
-    values = F._profile(x, (m,))[0][1]
     # a half-life of 2 cycles: the last 4 cycles carry about 3/4 of the weight (an equal mean
     # would give them 4/10)
+    values = F._phase_means(x - 5.0, t, m, len(x), F.PROFILE_HALF_LIFE)
     assert np.corrcoef(values, new)[0, 1] > 0.9
     assert np.abs(values - new).mean() < 0.5 * np.abs(values - old).mean()
     assert F.PROFILE_HALF_LIFE == 2.0
+    # the series' own backtest sees that its season changed and reads the last cycle alone;
+    # the season is still strong (judged at the half-life of 2 cycles), so the profile stays
+    profile = F._profile(x, (m,))
+    assert profile is not None
+    np.testing.assert_allclose(profile[0][1], new, atol=1e-4)
+
+
+def test_the_last_cycle_alone_is_read_only_where_the_season_changes_from_cycle_to_cycle():
+    F = _forecast_module()
+    rng = np.random.default_rng(7)
+    m, cycles = 24, 12
+    t = np.arange(cycles * m)
+    shape = rng.normal(size=m)
+    steady = shape[t % m] + 0.3 * rng.normal(size=len(t))  # a fixed season under noise
+    # a season that wanders: each cycle's shape is the last one's plus a change
+    walk = np.cumsum(rng.normal(size=(cycles, m)), axis=0).ravel() + 0.05 * rng.normal(size=len(t))
+    assert F._half_life(steady, t, m, 1.0) == F.PROFILE_HALF_LIFE
+    assert F._half_life(walk, t, m, 1.0) == F.PROFILE_LAST_CYCLE
+    assert F._half_life(walk, t, m, 0.8) == F.PROFILE_LAST_CYCLE  # a clear cut passes the margin
+    assert F._half_life(walk, t, m, 1e-6) == F.PROFILE_HALF_LIFE  # an impossible margin holds
+    # under a whole cycle before the first held-out one: nothing to backtest, the default stays
+    assert F._half_life(walk[: 2 * m - 1], t[: 2 * m - 1], m, 1.0) == F.PROFILE_HALF_LIFE
+    assert F._half_life(walk[:0], t[:0], m, 1.0) == F.PROFILE_HALF_LIFE
+    # a season that wanders a little: the last cycle cuts the error, but by under 20%, which
+    # is enough for a long season (2 m over the window) and not for one the window holds twice
+    rng = np.random.default_rng(7)
+    x = (
+        10
+        + rng.normal(size=m)[t % m]
+        + np.cumsum(0.4 * rng.normal(size=(cycles, m)), axis=0).ravel()
+    )
+    x += 0.3 * rng.normal(size=len(t))
+    assert F._half_life(x, t, m, 1.0) == F.PROFILE_LAST_CYCLE
+    assert F._half_life(x, t, m, F.PROFILE_SWITCH_MARGIN) == F.PROFILE_HALF_LIFE
+    held, long_ = F._profile(x, (m,), window=len(x)), F._profile(x, (m,), window=40)
+    assert held is not None and long_ is not None
+    ma, c = F._moving_average(x, m)
+    last = (x[c : c + len(ma)] - ma)[-m:]  # the last cycle around the moving average
+    phase = (c + len(ma) - m + np.arange(m)) % m
+    assert np.abs(long_[0][1][phase] - last + last.mean()).max() < 1e-4  # the last cycle alone
+    assert np.abs(held[0][1][phase] - last + last.mean()).max() > 0.3
 
 
 def test_a_season_longer_than_half_the_window_is_read_from_up_to_16_cycles():

@@ -18,6 +18,7 @@ GENERATORS = [
     G.seasonal_walks,
     G.two_seasons,
     G.weather_demand,
+    G.changing_weeks,
     G.regimes,
 ]
 
@@ -152,6 +153,49 @@ def test_weather_demand_swings_with_a_persistent_temperature_and_heats_afternoon
     assert heat_checked >= 15
     assert set(info["kind"]) == set(G.WEATHER_KINDS)
     assert G.weather_demand(0, 64).shape == (0, 64)
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = v - v.mean()
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+def test_changing_weeks_change_their_daily_shape_and_have_holidays():
+    x, info = G.changing_weeks(150, 4096, seed=4, info=True)
+    mix, weekday, holiday = info["mix"], info["weekday"], info["holiday"]
+    near, far = [], []
+    sunday_closer = []
+    for i in range(len(x)):
+        d = int(info["steps_per_day"][i])
+        days = _daily(x[i], d)
+        n = len(days)
+        working = (weekday[i, :n] < 5) & ~holiday[i, :n]
+        # the weekday shape of each week (mean over its working days)
+        weeks = [np.flatnonzero(working[k : k + 7]) + k for k in range(0, n - 6, 7)]
+        shapes = [_unit(days[w].mean(axis=0)) for w in weeks if len(w) >= 3]
+        w_mix = [mix[i, w].mean() for w in weeks if len(w) >= 3]
+        if len(shapes) < 3:
+            continue
+        # a shape that moved far in its mix against the nearest week
+        k = int(np.argmax(np.abs(np.array(w_mix) - w_mix[0])))
+        if abs(w_mix[k] - w_mix[0]) > 0.5 and info["shift"][i] < 0.02:
+            near.append(float(shapes[0] @ shapes[1]))
+            far.append(float(shapes[0] @ shapes[k]))
+        # a holiday looks like the week's Sunday more than like its working days
+        for h in np.flatnonzero(holiday[i, :n]):
+            k0 = h - h % 7
+            sundays = [j for j in range(max(0, k0 - 7), min(n, k0 + 14)) if weekday[i, j] == 6]
+            works = [j for j in range(max(0, h - 7), min(n, h + 8)) if working[j]]
+            if sundays and works:
+                to_sunday = np.abs(days[h].mean() - days[sundays].mean())
+                to_work = np.abs(days[h].mean() - days[works].mean())
+                sunday_closer.append(to_sunday < to_work)
+    assert len(far) >= 8 and np.median(far) < np.median(near) - 0.2  # the daily shape changes
+    assert np.median(near) > 0.8  # and from one week to the next it is nearly the same
+    share = holiday[:, :40][weekday[:, :40] < 5].mean()
+    assert 0.01 < share < 0.05  # about 1 weekday in 40
+    assert len(sunday_closer) >= 30 and np.mean(sunday_closer) > 0.7
+    assert not holiday[weekday >= 5].any()
 
 
 def test_regimes_have_breaks_walks_and_counts():

@@ -288,8 +288,9 @@ def forecast(
         strong (seasonal strength, adjusted for the profile's size, at least
         :data:`MIN_SEASON_STRENGTH`) is forecast with its seasonal profile removed: the average
         shape of each season around its moving average, as classical decomposition takes it,
-        recent cycles weighing more (a half-life of :data:`PROFILE_HALF_LIFE` cycles), read from
-        the model's window, or for a season that does not fit twice into it (the week of
+        recent cycles weighing more (a half-life of :data:`PROFILE_HALF_LIFE` cycles, or the
+        last cycle alone where a backtest on the series' own last cycles says its season
+        changes from cycle to cycle: :data:`PROFILE_LAST_CYCLE`), read from the model's window, or for a season that does not fit twice into it (the week of
         half-hourly data) from up to :data:`PROFILE_LONG_CYCLES` of its cycles before the
         forecast, where the context has them. The model forecasts what is left (the
         backtest still decides on a line), and the profile is continued and added back to every
@@ -468,6 +469,17 @@ PROFILE_HALF_LIFE = 2.0
 #: twice into the window (the week of half-hourly data), from the last ``PROFILE_LONG_CYCLES``
 #: cycles of the context, where it has them (older ones would weigh under 0.4%).
 PROFILE_LONG_CYCLES = 16
+#: The other half-life each series' seasons may take, in cycles: in effect the last cycle alone
+#: (the one before it weighs ``2 ** -20``), for a season that changes from cycle to cycle (a
+#: week of demand as the year turns, a holiday). A backtest on the series' own detrended values
+#: decides (:func:`_half_life`): each of its last ``PROFILE_BACKTEST_CYCLES`` cycles is
+#: predicted by the profile of the steps before it, with either half-life.
+PROFILE_LAST_CYCLE = 0.05
+PROFILE_BACKTEST_CYCLES = 3
+#: A season read from the window takes the last cycle alone only where that cuts the backtest's
+#: squared error below this share of :data:`PROFILE_HALF_LIFE`'s (a short season's day-to-day
+#: changes are mostly weather that does not repeat); a long season takes the lower error.
+PROFILE_SWITCH_MARGIN = 0.8
 
 #: What ``auto`` chose for a series: the share of the context its line is fitted to (None: no
 #: line; see :data:`TREND_FITS`) and whether its seasonal profile is removed.
@@ -515,12 +527,13 @@ def _moving_average(x: np.ndarray, m: int) -> tuple[np.ndarray, int]:
 
 def _profile(x: np.ndarray, seasons: Sequence[int], window: int = 0) -> Profile | None:
     """The seasonal profile of ``x``: for each known season (shortest first) that fits at least
-    twice into ``x``, the weighted mean by phase (:data:`PROFILE_HALF_LIFE`) of what is left
-    around that season's moving average (after the shorter seasons' profiles are taken out),
-    centred on zero. None when no season fits or the seasons together are weaker than
-    :data:`MIN_SEASON_STRENGTH`."""
+    twice into ``x``, the weighted mean by phase (:data:`PROFILE_HALF_LIFE`, or the last cycle
+    alone: :func:`_half_life`) of what is left around that season's moving average (after the
+    shorter seasons' profiles are taken out), centred on zero. None when no season fits or the
+    seasons together are weaker than :data:`MIN_SEASON_STRENGTH`."""
     rest = np.asarray(x, dtype=np.float64).copy()
     out: Profile = []
+    steady: Profile = []  # the profiles at PROFILE_HALF_LIFE, which the strength is judged by
     first: tuple[np.ndarray, int] | None = None  # the first season's detrended steps, and start
     for m in sorted({m for m in seasons if m >= 2}):
         # each season is read from the window, a long one from up to PROFILE_LONG_CYCLES cycles
@@ -533,25 +546,28 @@ def _profile(x: np.ndarray, seasons: Sequence[int], window: int = 0) -> Profile 
         c += start
         d = rest[c : c + len(ma)] - ma
         at = c + np.arange(len(d))
-        phase = at % m
         ok = ~np.isnan(d)
-        counts = np.bincount(phase[ok], minlength=m)
-        if (counts == 0).any():
+        # recent cycles weigh more: a half-life of PROFILE_HALF_LIFE cycles, or of the last
+        # cycle alone where the series' own backtest says its season changes
+        margin = PROFILE_SWITCH_MARGIN if not window or 2 * m <= window else 1.0
+        values = _phase_means(d[ok], at[ok], m, len(rest), PROFILE_HALF_LIFE)
+        if values is None:
             continue
-        # recent cycles weigh more: a half-life of PROFILE_HALF_LIFE cycles
-        weight = np.exp2(np.maximum(-(len(rest) - 1 - at[ok]) / (PROFILE_HALF_LIFE * m), -600.0))
-        weighted = np.bincount(phase[ok], weights=weight * d[ok], minlength=m)
-        values = weighted / np.bincount(phase[ok], weights=weight, minlength=m)
-        values -= values.mean()
+        steady.append((m, values))
+        if _half_life(d[ok], at[ok], m, margin) != PROFILE_HALF_LIFE:
+            values = _phase_means(d[ok], at[ok], m, len(rest), PROFILE_LAST_CYCLE)
+            assert values is not None  # the same phases are seen
         if first is None:
             first = (d, c)
         rest -= values[np.arange(len(rest)) % m]
         out.append((m, values))
     if first is None:
         return None
-    # strength over the first season's window: remainder against season + remainder
+    # strength over the first season's window: remainder against season + remainder, with the
+    # profiles read at PROFILE_HALF_LIFE (whether there is a season does not hang on how it is
+    # read; the last cycle alone would leave the older cycles' change in the remainder)
     d, c = first
-    remainder = d - _continued(out, c, len(d))
+    remainder = d - _continued(steady, c, len(d))
     total = float(np.nanvar(d))
     if not np.isfinite(total) or total <= 0:
         return None
@@ -562,6 +578,52 @@ def _profile(x: np.ndarray, seasons: Sequence[int], window: int = 0) -> Profile 
         return None
     strength = 1.0 - float(np.nanvar(remainder)) * (seen - 1) / (seen - out[0][0]) / total
     return out if strength >= MIN_SEASON_STRENGTH else None
+
+
+def _phase_means(
+    d: np.ndarray, at: np.ndarray, m: int, until: int, half: float
+) -> np.ndarray | None:
+    """The mean by phase (``at % m``) of the values ``d`` at steps ``at`` before ``until``, each
+    weighing ``2 ** (-age / (half x m))`` (its age counted from ``until - 1``), centred on zero;
+    None where a phase has no value."""
+    before = at < until
+    at, d = at[before], d[before]
+    phase = at % m
+    weight = np.exp2(np.maximum(-(until - 1 - at) / (half * m), -600.0))
+    total = np.bincount(phase, weights=weight, minlength=m)
+    if (total == 0).any():
+        return None
+    values = np.bincount(phase, weights=weight * d, minlength=m) / total
+    return values - values.mean()
+
+
+def _half_life(d: np.ndarray, at: np.ndarray, m: int, margin: float) -> float:
+    """The half-life (in cycles) of a season's profile: :data:`PROFILE_HALF_LIFE`, or
+    :data:`PROFILE_LAST_CYCLE` where the series' detrended values ``d`` (observed, at steps
+    ``at``) say its season changes from cycle to cycle: each of the last
+    :data:`PROFILE_BACKTEST_CYCLES` cycles of ``d`` that has a whole cycle before it is
+    predicted by the profile of the steps before it, and the last cycle alone is taken where
+    its squared error is below ``margin`` times the other's."""
+    if len(at) == 0:
+        return PROFILE_HALF_LIFE
+    end = int(at[-1]) + 1
+    errors = []
+    for half in (PROFILE_HALF_LIFE, PROFILE_LAST_CYCLE):
+        total, count = 0.0, 0
+        for k in range(1, PROFILE_BACKTEST_CYCLES + 1):
+            origin = end - k * m
+            if origin - int(at[0]) < m:
+                break
+            values = _phase_means(d, at, m, origin, half)
+            if values is None:
+                break
+            held = (at >= origin) & (at < origin + m)
+            total += float(np.sum((d[held] - values[at[held] % m]) ** 2))
+            count += int(held.sum())
+        if count == 0:
+            return PROFILE_HALF_LIFE
+        errors.append(total / count)
+    return PROFILE_LAST_CYCLE if errors[1] < margin * errors[0] else PROFILE_HALF_LIFE
 
 
 def _continued(profile: Profile, start: int, length: int) -> np.ndarray:

@@ -24,6 +24,9 @@ what each row was given (``period``, ``phase``, ``kind``...), for tests and plot
 - :func:`weather_demand`: a day within a week whose daily swing follows a temperature that
   persists from day to day, and extra load in the afternoons of hot days (the weather-driven
   electricity demand that repeating yesterday forecasts well).
+- :func:`changing_weeks`: a day within a week that changes with the time of year: the daily
+  shape moves between two shapes, its peaks move with daylight, weekday factors wander and
+  some weekdays are holidays (what a profile read from many weeks smears).
 - :func:`regimes`: level shifts, Markov switches between two regimes of mean and volatility,
   random walks with drift, and count series (Poisson draws of a seasonal intensity).
 
@@ -50,6 +53,7 @@ __all__ = [
     "seasonal_walks",
     "two_seasons",
     "weather_demand",
+    "changing_weeks",
     "regimes",
     "STEPS_PER_DAY",
 ]
@@ -367,6 +371,74 @@ def weather_demand(n: int, length: int, seed: int = 0, info: bool = False) -> An
         "base_seed": base_seed,
     }
     return (out, details) if info else out
+
+
+def changing_weeks(n: int, length: int, seed: int = 0, info: bool = False) -> Any:
+    """A day within a week that changes as the year turns, as electricity demand does: the
+    daily shape moves between two shapes (``0.5 - 0.5 cos`` of a cycle of ``cycle_days``, 56 to
+    365 days, from a random point of it), its peaks move earlier and later by up to ``shift``
+    of a day (0..5%, with daylight), the day's mean follows the same cycle (by up to
+    ``level``, 0..30%), each weekday's factor wanders (a random walk over weeks, 0.01..0.05 a
+    week in log), and a weekday is a holiday (the Sunday's shape and factor) with probability
+    1/40. Steps a day as :func:`two_seasons`; with AR(1) noise, a level and a trend.
+
+    ``info``: ``steps_per_day``, ``cycle_days``, ``shift``, ``level``, and per day from the
+    first step ``(n, days)``: ``weekday`` (5 and 6 are the weekend), ``holiday`` (True on a
+    holiday) and ``mix`` (the second shape's weight)."""
+    _check(n, length)
+    rng = np.random.default_rng([seed, 788])
+    usable = [d for d in STEPS_PER_DAY if 7 * d <= length] or [max(2, length // 14)]
+    per_day = rng.choice(np.array(usable), size=n)
+    first, _ = season_shapes(rng, per_day, kinds=rng.choice([0, 1, 3], size=n))
+    second, _ = season_shapes(rng, per_day, kinds=rng.choice([0, 1, 3], size=n))
+    weekend, _ = season_shapes(rng, per_day)
+    days = -(-length // int(per_day.min())) + 8 if n else 0
+    cycle = rng.uniform(56.0, 365.0, size=(n, 1))
+    start = rng.uniform(0.0, 1.0, size=(n, 1))
+    angle = 2 * math.pi * (np.arange(days)[None, :] / cycle + start)  # (n, days)
+    mix = 0.5 - 0.5 * np.cos(angle)
+    shift = rng.uniform(0.0, 0.05, size=(n, 1))
+    level = rng.uniform(0.0, 0.3, size=(n, 1))
+    start_day = rng.integers(0, 7, size=(n, 1))
+    weekday = (np.arange(days)[None, :] + start_day) % 7
+    holiday = (rng.random((n, days)) < 1 / 40) & (weekday < 5)
+    factors = 1 + 0.15 * rng.standard_normal((n, 7))
+    factors[:, 5:] = rng.uniform(0.2, 1.2, size=(n, 2))
+    weeks = days // 7 + 2
+    wander = rng.uniform(0.01, 0.05, size=(n, 1, 1)) * rng.standard_normal((n, weeks, 7))
+    log_factor = np.log(np.maximum(factors, 0.05))[:, None, :] + np.cumsum(wander, axis=1)
+    rows = np.arange(n)[:, None]
+    day_factor = np.exp(log_factor[rows, np.arange(days)[None, :] // 7, weekday])
+    day_factor = np.where(
+        holiday, np.exp(log_factor[rows, np.arange(days)[None, :] // 7, 6]), day_factor
+    )
+    t = np.arange(length)[None, :]
+    d = per_day[:, None]
+    day = t // d
+    moved = np.rint(shift * np.sin(angle) * d).astype(np.int64)[rows, day]
+    hour = (t % d + moved) % d
+    w = mix[rows, day]
+    shape = (1 - w) * first[rows, hour] + w * second[rows, hour]
+    sunday = (weekday[rows, day] >= 5) | holiday[rows, day]
+    blend = rng.uniform(0.0, 1.0, size=(n, 1))
+    shape = np.where(sunday, (1 - blend) * shape + blend * weekend[rows, hour], shape)
+    offset = rng.uniform(1.0, 3.0, size=(n, 1))  # load above zero, so factors scale it
+    x = (offset * (1 + level * np.sin(angle))[rows, day] + shape) * day_factor[rows, day]
+    size = rng.uniform(0.3, 3.0, size=(n, 1))
+    noise = rng.choice([0.02, 0.05, 0.15], size=(n, 1)) * _ar_noise(
+        rng, n, length, rng.uniform(0.0, 0.9, (n, 1))
+    )
+    x = _level_trend(rng, n, length, size) + size * (x + noise)
+    details = {
+        "steps_per_day": per_day,
+        "cycle_days": cycle[:, 0],
+        "shift": shift[:, 0],
+        "level": level[:, 0],
+        "weekday": weekday,
+        "holiday": holiday,
+        "mix": mix,
+    }
+    return (x, details) if info else x
 
 
 def regimes(n: int, length: int, seed: int = 0, info: bool = False) -> Any:
