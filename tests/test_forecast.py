@@ -241,11 +241,14 @@ def test_a_changing_season_is_read_mostly_from_its_recent_cycles():
     assert np.corrcoef(values, new)[0, 1] > 0.9
     assert np.abs(values - new).mean() < 0.5 * np.abs(values - old).mean()
     assert F.PROFILE_HALF_LIFE == 2.0
-    # the series' own backtest sees that its season changed and reads the last cycle alone;
-    # the season is still strong (judged at the half-life of 2 cycles), so the profile stays
-    profile = F._profile(x, (m,))
-    assert profile is not None
-    np.testing.assert_allclose(profile[0][1], new, atol=1e-4)
+    # the series' own backtest sees that its season changed and reads the last cycle alone
+    d = x - 5.0
+    assert F._half_life(d, t, m, F.PROFILE_SWITCH_MARGIN) == F.PROFILE_LAST_CYCLE
+    # where the steps it is read from are all of the new season, that is the profile; where the
+    # older cycles read do not follow it, the season is weak there and left to the model
+    profile = F._profile(x, (m,), window=4 * m)
+    assert profile is not None and np.corrcoef(profile[0][1], new)[0, 1] > 0.9
+    assert F._profile(x, (m,)) is None
 
 
 def test_the_last_cycle_alone_is_read_only_where_the_season_changes_from_cycle_to_cycle():

@@ -533,7 +533,6 @@ def _profile(x: np.ndarray, seasons: Sequence[int], window: int = 0) -> Profile 
     seasons together are weaker than :data:`MIN_SEASON_STRENGTH`."""
     rest = np.asarray(x, dtype=np.float64).copy()
     out: Profile = []
-    steady: Profile = []  # the profiles at PROFILE_HALF_LIFE, which the strength is judged by
     first: tuple[np.ndarray, int] | None = None  # the first season's detrended steps, and start
     for m in sorted({m for m in seasons if m >= 2}):
         # each season is read from the window, a long one from up to PROFILE_LONG_CYCLES cycles
@@ -550,24 +549,21 @@ def _profile(x: np.ndarray, seasons: Sequence[int], window: int = 0) -> Profile 
         # recent cycles weigh more: a half-life of PROFILE_HALF_LIFE cycles, or of the last
         # cycle alone where the series' own backtest says its season changes
         margin = PROFILE_SWITCH_MARGIN if not window or 2 * m <= window else 1.0
-        values = _phase_means(d[ok], at[ok], m, len(rest), PROFILE_HALF_LIFE)
+        half = _half_life(d[ok], at[ok], m, margin)
+        values = _phase_means(d[ok], at[ok], m, len(rest), half)
         if values is None:
             continue
-        steady.append((m, values))
-        if _half_life(d[ok], at[ok], m, margin) != PROFILE_HALF_LIFE:
-            values = _phase_means(d[ok], at[ok], m, len(rest), PROFILE_LAST_CYCLE)
-            assert values is not None  # the same phases are seen
         if first is None:
             first = (d, c)
         rest -= values[np.arange(len(rest)) % m]
         out.append((m, values))
     if first is None:
         return None
-    # strength over the first season's window: remainder against season + remainder, with the
-    # profiles read at PROFILE_HALF_LIFE (whether there is a season does not hang on how it is
-    # read; the last cycle alone would leave the older cycles' change in the remainder)
+    # strength over the first season's window: remainder against season + remainder, the
+    # profiles as read (a season read from its last cycle that the older cycles of the window
+    # do not follow is weak there, and is left to the model, which sees those cycles)
     d, c = first
-    remainder = d - _continued(steady, c, len(d))
+    remainder = d - _continued(out, c, len(d))
     total = float(np.nanvar(d))
     if not np.isfinite(total) or total <= 0:
         return None
