@@ -11,9 +11,9 @@ that persists from day to day, and extra load on hot afternoons
 (:func:`nexttoken.seasonal.two_seasons`), and weeks that change with the time of year: a daily
 shape that moves between two, peaks that move with daylight, wandering weekday factors and
 holidays (:func:`nexttoken.seasonal.changing_weeks`; a profile read from many weeks smears
-them, one read from the last week is noisy). Each series is forecast as the real benchmark forecasts
-its sub-daily series: a context of up to 28 days (at most 2,048 steps), a horizon of 48 steps,
-the known seasons (the day and the week) handed to every forecaster.
+them, one read from the last week is noisy). Each series is forecast as the real benchmark
+forecasts its sub-daily series: a context of up to 28 days (at most 2,048 steps), a horizon
+of 48 steps, the known seasons (the day and the week) handed to every forecaster.
 
 It prints, per kind, relative WQL and MASE against seasonal naive at the day (geometric means
 over series) and how many series are worse than seasonal naive in MASE, for the model and each

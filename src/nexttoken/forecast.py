@@ -290,7 +290,8 @@ def forecast(
         shape of each season around its moving average, as classical decomposition takes it,
         recent cycles weighing more (a half-life of :data:`PROFILE_HALF_LIFE` cycles, or the
         last cycle alone where a backtest on the series' own last cycles says its season
-        changes from cycle to cycle: :data:`PROFILE_LAST_CYCLE`), read from the model's window, or for a season that does not fit twice into it (the week of
+        changes from cycle to cycle: :data:`PROFILE_LAST_CYCLE`), read from the model's
+        window, or for a season that does not fit twice into it (the week of
         half-hourly data) from up to :data:`PROFILE_LONG_CYCLES` of its cycles before the
         forecast, where the context has them. The model forecasts what is left (the
         backtest still decides on a line), and the profile is continued and added back to every
