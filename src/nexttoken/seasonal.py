@@ -163,6 +163,30 @@ def _ar_noise(rng: np.random.Generator, n: int, length: int, phi: Array) -> Arra
     return out
 
 
+def _steps_per_day(rng: np.random.Generator, n: int, length: int) -> Array:
+    """Steps a day per row (:data:`STEPS_PER_DAY`, those whose week fits in ``length``)."""
+    usable = [d for d in STEPS_PER_DAY if 7 * d <= length] or [max(2, length // 14)]
+    return rng.choice(np.array(usable), size=n)
+
+
+def _weekday_factors(rng: np.random.Generator, n: int) -> Array:
+    """``(n, 7)`` factors of the days of a week: 1 +- 15% on weekdays, 0.2..1.2 on the weekend."""
+    factors = 1 + 0.15 * rng.standard_normal((n, 7))
+    factors[:, 5:] = rng.uniform(0.2, 1.2, size=(n, 2))
+    return factors
+
+
+def _load(rng: np.random.Generator, x: Array) -> Array:
+    """A day-within-week load ``x`` ``(n, length)`` at a random size, with AR(1) noise, a level
+    and a trend."""
+    n, length = x.shape
+    size = rng.uniform(0.3, 3.0, size=(n, 1))
+    noise = rng.choice([0.02, 0.05, 0.15], size=(n, 1)) * _ar_noise(
+        rng, n, length, rng.uniform(0.0, 0.9, (n, 1))
+    )
+    return _level_trend(rng, n, length, size) + size * (x + noise)
+
+
 def sharp_seasons(n: int, length: int, seed: int = 0, info: bool = False) -> Any:
     """A season of any shape (:func:`season_shapes`) and calendar period, two to many repeats,
     with a random level and trend, the season's size varying slowly for a third of the rows,
@@ -287,8 +311,7 @@ def two_seasons(n: int, length: int, seed: int = 0, info: bool = False) -> Any:
     by 0.2..1.2 and their shape partly replaced; plus a level, trend and noise."""
     _check(n, length)
     rng = np.random.default_rng([seed, 755])
-    usable = [d for d in STEPS_PER_DAY if 7 * d <= length] or [max(2, length // 14)]
-    per_day = rng.choice(np.array(usable), size=n)
+    per_day = _steps_per_day(rng, n, length)
     day_shapes, _ = season_shapes(rng, per_day, kinds=rng.choice([0, 1, 3], size=n))
     alt_shapes, _ = season_shapes(rng, per_day)
     phase = rng.integers(0, 1 << 20, size=n)
@@ -298,18 +321,13 @@ def two_seasons(n: int, length: int, seed: int = 0, info: bool = False) -> Any:
     rows = np.arange(n)[:, None]
     weekday = day % 7
     weekend = weekday >= 5
-    factors = 1 + 0.15 * rng.standard_normal((n, 7))
-    factors[:, 5:] = rng.uniform(0.2, 1.2, size=(n, 2))
+    factors = _weekday_factors(rng, n)
     mix = rng.uniform(0.0, 1.0, size=(n, 1))
     base = day_shapes[rows, hour]
     shape = np.where(weekend, (1 - mix) * base + mix * alt_shapes[rows, hour], base)
     offset = rng.uniform(1.0, 3.0, size=(n, 1))  # load above zero, so factors scale it
     x = (offset + shape) * factors[rows, weekday]
-    size = rng.uniform(0.3, 3.0, size=(n, 1))
-    noise = rng.choice([0.02, 0.05, 0.15], size=(n, 1)) * _ar_noise(
-        rng, n, length, rng.uniform(0.0, 0.9, (n, 1))
-    )
-    x = _level_trend(rng, n, length, size) + size * (x + noise)
+    x = _load(rng, x)
     return (x, {"steps_per_day": per_day, "weekend": factors[:, 5:]}) if info else x
 
 
@@ -387,8 +405,7 @@ def changing_weeks(n: int, length: int, seed: int = 0, info: bool = False) -> An
     holiday) and ``mix`` (the second shape's weight)."""
     _check(n, length)
     rng = np.random.default_rng([seed, 788])
-    usable = [d for d in STEPS_PER_DAY if 7 * d <= length] or [max(2, length // 14)]
-    per_day = rng.choice(np.array(usable), size=n)
+    per_day = _steps_per_day(rng, n, length)
     first, _ = season_shapes(rng, per_day, kinds=rng.choice([0, 1, 3], size=n))
     second, _ = season_shapes(rng, per_day, kinds=rng.choice([0, 1, 3], size=n))
     weekend, _ = season_shapes(rng, per_day)
@@ -402,8 +419,7 @@ def changing_weeks(n: int, length: int, seed: int = 0, info: bool = False) -> An
     start_day = rng.integers(0, 7, size=(n, 1))
     weekday = (np.arange(days)[None, :] + start_day) % 7
     holiday = (rng.random((n, days)) < 1 / 40) & (weekday < 5)
-    factors = 1 + 0.15 * rng.standard_normal((n, 7))
-    factors[:, 5:] = rng.uniform(0.2, 1.2, size=(n, 2))
+    factors = _weekday_factors(rng, n)
     weeks = days // 7 + 2
     wander = rng.uniform(0.01, 0.05, size=(n, 1, 1)) * rng.standard_normal((n, weeks, 7))
     log_factor = np.log(np.maximum(factors, 0.05))[:, None, :] + np.cumsum(wander, axis=1)
@@ -424,11 +440,7 @@ def changing_weeks(n: int, length: int, seed: int = 0, info: bool = False) -> An
     shape = np.where(sunday, (1 - blend) * shape + blend * weekend[rows, hour], shape)
     offset = rng.uniform(1.0, 3.0, size=(n, 1))  # load above zero, so factors scale it
     x = (offset * (1 + level * np.sin(angle))[rows, day] + shape) * day_factor[rows, day]
-    size = rng.uniform(0.3, 3.0, size=(n, 1))
-    noise = rng.choice([0.02, 0.05, 0.15], size=(n, 1)) * _ar_noise(
-        rng, n, length, rng.uniform(0.0, 0.9, (n, 1))
-    )
-    x = _level_trend(rng, n, length, size) + size * (x + noise)
+    x = _load(rng, x)
     details = {
         "steps_per_day": per_day,
         "cycle_days": cycle[:, 0],
