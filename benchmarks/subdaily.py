@@ -3,8 +3,9 @@
     python benchmarks/subdaily.py [--model signals-small] [--series 48] [--seeds 11,12]
         [--sources weather,plain,changing] [--baselines mstl] [--samples 20]
 
-Real-dev holds one half-hourly and one 5-minute series, too few to choose a sub-daily rule on,
-and real-test is never used to choose. This benchmark draws series of the kind that decides
+Real-dev held one half-hourly and one 5-minute series when this was written (two of each since;
+``benchmarks/realsubdaily.py`` scores them at 30 origins), too few to choose a sub-daily rule
+on, and real-test is never used to choose. This benchmark draws series of the kind that decides
 sub-daily scores: a day within a week whose daily swing grows and shrinks with a temperature
 that persists from day to day, and extra load on hot afternoons
 (:func:`nexttoken.seasonal.weather_demand`), next to the same days without weather

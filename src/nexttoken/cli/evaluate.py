@@ -32,7 +32,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         default="oscillators",
         help="oscillators (10 families, clean and noisy), levels (the families with random levels "
         "and trends, offset sines, airline-like series), shapes (sharp, spiky, floored, walking "
-        "and weekly seasons, solar-like output), real-dev or real-test (81 real series "
+        "and weekly seasons, solar-like output), real-dev or real-test (88 real series "
         "bundled with pip packages, 5-minute to yearly, split once: choose knobs on real-dev, "
         "report real-test; needs nexttoken[realdata]) or all (default oscillators)",
     )
