@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
-from nexttoken.baselines import ModelForecaster, SeasonalNaive, baseline
-from nexttoken.evaluate import Task, run
-from nexttoken.lm import load
+from subdaily import against_seasonal_naive
+
+from nexttoken.evaluate import Task
 from nexttoken.realdata import catalog, load_series, windows
 
 SUBDAILY = ("5min", "30min", "hourly")
@@ -54,15 +53,9 @@ def main() -> None:
         ap.error(f"--origins must be at least 1 (got {args.origins})")
 
     all_tasks = tasks(args.split, args.origins)
-    forecasters = [SeasonalNaive(), ModelForecaster(load(args.model), name=args.model)]
-    if args.baselines != "none":
-        forecasters += [baseline(k.strip()) for k in args.baselines.split(",")]
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = run(forecasters, all_tasks, num_samples=args.samples)
+    result, names = against_seasonal_naive(all_tasks, args.model, args.baselines, args.samples)
     ref = "seasonal naive"
-    names = [f.name for f in forecasters if f.name != ref]
     print(
         f"# real-{args.split}: {len(all_tasks)} sub-daily series, up to {args.origins} origins "
         f"each (one horizon, 48 steps, apart), {args.samples} paths; WQL / MASE relative to "

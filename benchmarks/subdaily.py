@@ -27,6 +27,7 @@ import argparse
 import time
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +71,21 @@ def tasks(n: int, seed: int, sources: Sequence[str] = tuple(SOURCES)) -> list[Ta
     return out
 
 
+def against_seasonal_naive(
+    all_tasks: Sequence[Task], model: str, baselines: str, samples: int
+) -> tuple[Any, list[str]]:
+    """Seasonal naive, the model and the comma-separated ``baselines`` (or ``"none"``) on every
+    task, warnings silenced; the result and the names of the forecasters other than the
+    reference."""
+    forecasters = [SeasonalNaive(), ModelForecaster(load(model), name=model)]
+    if baselines != "none":
+        forecasters += [baseline(k.strip()) for k in baselines.split(",")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = run(forecasters, all_tasks, num_samples=samples)
+    return result, [f.name for f in forecasters if f.name != "seasonal naive"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="signals-small")
@@ -87,16 +103,10 @@ def main() -> None:
     if unknown or not sources:
         ap.error(f"--sources: unknown {unknown or 'none given'}; choose from {', '.join(SOURCES)}")
     all_tasks = [t for s in args.seeds.split(",") for t in tasks(args.series, int(s), sources)]
-    forecasters = [SeasonalNaive(), ModelForecaster(load(args.model), name=args.model)]
-    if args.baselines != "none":
-        forecasters += [baseline(k.strip()) for k in args.baselines.split(",")]
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = run(forecasters, all_tasks, num_samples=args.samples)
+    result, names = against_seasonal_naive(all_tasks, args.model, args.baselines, args.samples)
     ref = "seasonal naive"
     kinds = sorted({t.group for t in all_tasks})
-    names = [f.name for f in forecasters if f.name != ref]
     print(
         f"# {len(all_tasks)} series (seeds {args.seeds}), horizon {HORIZON}, contexts of up to "
         f"28 days / {MAX_CONTEXT} steps, seasons (day, week) given; {args.samples} paths"
