@@ -63,22 +63,19 @@ def main() -> None:
     )
     print("| series | frequency | origins | " + " | ".join(names) + " |")
     print("|---|---|---|" + "---|" * len(names))
-    for t in all_tasks:
-        cells = []
-        for name in names:
-            wql = result.dataset_mean(t.dataset, name, "wql") / result.dataset_mean(
-                t.dataset, ref, "wql"
-            )
-            mase = result.dataset_mean(t.dataset, name, "mase") / result.dataset_mean(
-                t.dataset, ref, "mase"
-            )
-            cells.append(f"{wql:.3f} / {mase:.3f}")
+    ratios = {
+        (name, metric): result.ratios("sweep", name, metric, ref)
+        for name in names
+        for metric in ("wql", "mase")
+    }
+    for k, t in enumerate(all_tasks):
+        cells = [f"{ratios[n, 'wql'][k]:.3f} / {ratios[n, 'mase'][k]:.3f}" for n in names]
         print(f"| {t.dataset} | {t.group} | {len(t.contexts)} | " + " | ".join(cells) + " |")
     cells = []
     for name in names:
         wql = result.relative("sweep", name, "wql", ref)
         mase = result.relative("sweep", name, "mase", ref)
-        worse = int((result.ratios("sweep", name, "mase", ref) > 1).sum())
+        worse = int((ratios[name, "mase"] > 1).sum())
         cells.append(f"{wql:.3f} / {mase:.3f} ({worse} worse)")
     print("| geometric mean | | | " + " | ".join(cells) + " |")
     seconds = ", ".join(f"{n} {result.seconds[n]:.0f} s" for n in names)

