@@ -405,3 +405,52 @@ def test_a_horizon_past_the_window_with_a_long_seasonal_context():
         f = forecast(lm, x, 120, num_samples=3, seed=0, season=5)
     assert f.samples.shape == (1, 3, 120) and np.isfinite(f.samples).all()
     assert f.season_removed.tolist() == [True]
+
+
+def _mean_id_generate(model, ids, max_new_tokens, **_):
+    """A stand-in for the model: every row goes on at the mean of the ids it sees, so that its
+    forecast leans back to the level of its whole view, as the trained models' largely do."""
+    import torch
+
+    level = ids.double().mean(dim=1, keepdim=True).round().long()
+    return torch.cat([ids, level.expand(-1, max_new_tokens)], dim=1)
+
+
+def test_auto_shows_only_the_last_steps_where_the_backtest_says_they_forecast_better(
+    monkeypatch,
+):
+    F = _forecast_module()
+    monkeypatch.setattr(F, "SHORT_VIEW", 12)  # the window is 32 steps
+    lm = _standard_lm()
+    t = np.arange(80)
+    day = np.tile([0.0, 4.0, 1.0, -3.0, -2.0, 0.0], 14)[:80]
+    shifted = day + np.where(t >= 58, 5.0, 0.0)  # the level moves up 22 steps before the end
+    steady = day + 0.0 * t  # nothing left after the profile: both views forecast alike
+    f = forecast(lm, [shifted, steady], 8, num_samples=3, season=6, generate_fn=_mean_id_generate)
+    assert f.season_removed.tolist() == [True, True]
+    assert f.seen.tolist() == [12, 32]
+    # the shorter view forecasts the new level; the whole window would lean back from it
+    truth = (day + 5.0)[np.arange(80, 88) % 6]
+    assert np.abs(f.median[0] - truth).max() < 0.5
+    alone = forecast(
+        lm,
+        shifted,
+        8,
+        num_samples=3,
+        season=6,
+        trend="auto",
+        generate_fn=_mean_id_generate,
+        max_batch_rows=3,
+    )
+    assert alone.seen.tolist() == [12]
+    monkeypatch.setattr(F, "SHORT_VIEW", 10**6)  # never shorter: the shift is not followed
+    full = forecast(lm, shifted, 8, num_samples=3, season=6, generate_fn=_mean_id_generate)
+    assert full.seen.tolist() == [32]
+    assert np.abs(full.median[0] - truth).mean() > 3 * np.abs(f.median[0] - truth).mean()
+
+
+def test_the_view_is_the_whole_window_without_auto_or_a_season(signal_checkpoint):
+    lm = load(signal_checkpoint)  # window 24
+    x = [np.sin(np.arange(60) / 3.0), np.sin(np.arange(10) / 3.0)]
+    for trend in ("none", "linear", "auto"):
+        assert forecast(lm, x, 4, num_samples=2, trend=trend).seen.tolist() == [24, 10]

@@ -63,6 +63,10 @@ class Forecast:
     """``(series, horizon)`` the seasonal profile added back to each series' paths (the average
     shape of its known seasons over its context, continued), or None when no series had one
     removed; a row is all zeros for a series forecast with its season in place."""
+    seen: np.ndarray | None = None
+    """``(series,)`` how many of each context's last steps the model conditioned on: its window,
+    or :data:`SHORT_VIEW` where ``trend="auto"`` chose the shorter view; fewer for a shorter
+    context."""
 
     @property
     def trend_removed(self) -> np.ndarray:
@@ -294,8 +298,9 @@ def forecast(
         window, or for a season that does not fit twice into it (the week of
         half-hourly data) from up to :data:`PROFILE_LONG_CYCLES` of its cycles before the
         forecast, where the context has them. The model forecasts what is left (the
-        backtest still decides on a line), and the profile is continued and added back to every
-        path (:attr:`Forecast.seasonal`). Ignored with ``trend="none"`` or ``"linear"``.
+        backtest still decides on a line, and on whether the model sees its whole window of it
+        or only the last :data:`SHORT_VIEW` steps: :attr:`Forecast.seen`), and the profile is
+        continued and added back to every path (:attr:`Forecast.seasonal`). Ignored with ``trend="none"`` or ``"linear"``.
         Default None: no season is taken out. docs/evaluation.md scores the rule.
     generate_fn : what samples the paths, with :func:`nexttoken.generate`'s arguments (default:
         that function); the explorer passes its batcher, which decodes concurrent forecasts
@@ -331,16 +336,19 @@ def forecast(
     )
     choices: list[Choice]
     if trend == "none":
-        choices = [(None, False)] * len(full)
+        choices = [(None, False, None)] * len(full)
     elif trend == "linear":
-        choices = [(1.0, False)] * len(full)
+        choices = [(1.0, False, None)] * len(full)
     else:
         choices = _choose(lm, full, seasons, horizon, num_samples, seed, sampling, window)
     parts = [
         _parts(v, fit, _profile(v, seasons, window) if deseason else None, window, horizon)
-        for v, (fit, deseason) in zip(full, choices)
+        for v, (fit, deseason, _) in zip(full, choices)
     ]
-    shown = [v[-window:] - taken for v, (taken, _, _) in zip(full, parts)]
+    shown = [
+        (v[-window:] - taken)[-(view or window) :]
+        for v, (taken, _, _), (_, _, view) in zip(full, parts, choices)
+    ]
     samples, ids_out, scales, locs = _sample(lm, shown, horizon, num_samples, seed, sampling)
     zeros = np.zeros(horizon)
     added = seasonal = None
@@ -360,6 +368,7 @@ def forecast(
         times=[future_times(t, horizon) for t in given.times],
         trend=added,
         seasonal=seasonal,
+        seen=np.array([len(v) for v in shown], dtype=np.int64),
     )
 
 
@@ -482,9 +491,16 @@ PROFILE_BACKTEST_CYCLES = 3
 #: changes are mostly weather that does not repeat); a long season takes the lower error.
 PROFILE_SWITCH_MARGIN = 0.8
 
+#: ``auto`` also backtests each series whose seasonal profile it removes with the model seeing
+#: only the last ``SHORT_VIEW`` steps of what is left (where its window holds more): a level that
+#: wanders from day to day is followed more closely from the last few days than from the whole
+#: window, which the model's forecast leans back towards. The backtest decides, as for a line.
+SHORT_VIEW = 256
+
 #: What ``auto`` chose for a series: the share of the context its line is fitted to (None: no
-#: line; see :data:`TREND_FITS`) and whether its seasonal profile is removed.
-Choice = tuple[float | None, bool]
+#: line; see :data:`TREND_FITS`), whether its seasonal profile is removed, and how many of the
+#: last steps the model sees (None: its whole window; see :data:`SHORT_VIEW`).
+Choice = tuple[float | None, bool, int | None]
 #: One season's profile: ``(season, values)``, the value at step ``t`` being ``values[t % season]``.
 Profile = list[tuple[int, np.ndarray]]
 
@@ -662,16 +678,19 @@ def _choose(
     (:func:`_profile`) has its seasonal profile removed. Then its last ``min(horizon, len // 4)``
     steps (``len`` counted up to the window) are held out and forecast from the steps before
     (the model seeing the window's steps before them): as they are (after the profile), and
-    with each line of :data:`TREND_FITS` (fit to those steps) removed and added back. The best
-    line is kept (fit again to the whole window) where its median's mean absolute error is
-    below :data:`TREND_MARGIN` times the error without a line; otherwise none.
+    with each line of :data:`TREND_FITS` (fit to those steps) removed and added back; a series
+    whose profile is removed is tried each way again with the model seeing only the last
+    :data:`SHORT_VIEW` of those steps, where it has more. The best candidate is kept (its line fit
+    again to the whole window) where its median's mean absolute error is below
+    :data:`TREND_MARGIN` times the error of the first (no line, the whole window); otherwise
+    the first.
 
     Series too short to hold steps out (fewer than :data:`MIN_TREND_CONTEXT` before them) are
     forecast as they are; lines are tried only where the window's line explains at least
     :data:`MIN_TREND_R2` of its variance or a profile was removed. The backtests draw from their
     own random stream, so a series ``auto`` leaves alone gets the very paths of
     ``trend='none'``."""
-    chosen: list[Choice] = [(None, False)] * len(series)
+    chosen: list[Choice] = [(None, False, None)] * len(series)
     held = [min(horizon, min(len(v), window) // 4) for v in series]  # the window's last quarter
     usable = [
         i
@@ -680,12 +699,15 @@ def _choose(
         and len(v) - held[i] >= MIN_TREND_CONTEXT
         and not np.isnan(v[-held[i] :]).all()
     ]
-    # the candidates: (series, fit, deseason); each series' baseline first, the line variants of
-    # the series without a profile next, then those with one (without seasons, the order, and so
-    # the backtest's random draws, are what they were before seasons were read)
-    plain: list[tuple[int, float | None, bool]] = []
-    lined: list[tuple[int, float | None, bool]] = []
-    seasonal: list[tuple[int, float | None, bool]] = []
+    # the candidates: (series, fit, deseason, view); each series' baseline first, the line
+    # variants of the series without a profile next, then those with one, then the shorter views
+    # (without seasons, the order, and so the backtest's random draws, are what they were before
+    # seasons were read)
+    Candidate = tuple[int, float | None, bool, int | None]
+    plain: list[Candidate] = []
+    lined: list[Candidate] = []
+    seasonal: list[Candidate] = []
+    short: list[Candidate] = []
     profiles: dict[int, Profile] = {}  # of the steps before the held-out ones
     for i in usable:
         prof = _profile(series[i][: -held[i]], seasons, window) if seasons else None
@@ -694,36 +716,38 @@ def _choose(
         has_season = prof is not None
         if not has_season and _explained(series[i][-window:]) < MIN_TREND_R2:
             continue  # no season to remove and no line worth a backtest
-        if has_season:  # the profile goes; the backtest decides on a line after it
-            chosen[i] = (None, True)
-            plain.append((i, None, True))
-            seasonal += [(i, fit, True) for fit in TREND_FITS]
+        if has_season:  # the profile goes; the backtest decides on a line and a view after it
+            chosen[i] = (None, True, None)
+            plain.append((i, None, True, None))
+            seasonal += [(i, fit, True, None) for fit in TREND_FITS]
+            if min(len(series[i]) - held[i], window - held[i]) > SHORT_VIEW:
+                short += [(i, fit, True, SHORT_VIEW) for fit in (None, *TREND_FITS)]
             continue
-        plain.append((i, None, False))
-        lined += [(i, fit, False) for fit in TREND_FITS]
+        plain.append((i, None, False, None))
+        lined += [(i, fit, False, None) for fit in TREND_FITS]
     if not plain:
         return chosen
     lined.sort(key=lambda c: TREND_FITS.index(c[1] or 0.0))
-    candidates = plain + lined + seasonal
+    candidates = plain + lined + seasonal + short
     shown, continued = [], []
-    for i, fit, deseason in candidates:
-        # the model sees the window's steps before the held-out ones; a profile is read from
-        # everything before them
+    for i, fit, deseason, view in candidates:
+        # the model sees the window's steps before the held-out ones (or the last SHORT_VIEW of
+        # them); a profile is read from everything before them
         past, seen = series[i][: -held[i]], window - held[i]
         taken, line, cycle = _parts(past, fit, profiles[i] if deseason else None, seen, held[i])
-        shown.append(past[-seen:] - taken)
+        shown.append((past[-seen:] - taken)[-(view or seen) :])
         continued.append((0.0 if line is None else line) + (0.0 if cycle is None else cycle))
     n = min(num_samples, 20)
     bt_seed = None if seed is None else seed + 1
-    longest = max(held[i] for i, _, _ in candidates)
+    longest = max(held[i] for i, *_ in candidates)
     paths, _, _, _ = _sample(lm, shown, longest, n, bt_seed, sampling)
     median = np.median(paths, axis=1)
     best: dict[int, float] = {}
-    for k, (i, fit, deseason) in enumerate(candidates):
+    for k, (i, fit, deseason, view) in enumerate(candidates):
         h, truth = held[i], series[i][-held[i] :]
         err = float(np.nanmean(np.abs(median[k, :h] + continued[k] - truth)))
         if i not in best:  # the series' first candidate: its baseline
             best[i] = err * TREND_MARGIN
         elif err < best[i]:
-            best[i], chosen[i] = err, (fit, deseason)
+            best[i], chosen[i] = err, (fit, deseason, view)
     return chosen
