@@ -407,3 +407,34 @@ def test_resume_of_a_finished_run_is_a_notice(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 0 and "already reached step 2 of --steps 2; nothing to do" in err
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before  # nothing touched
+
+
+def test_forecast_says_where_the_model_saw_only_the_last_steps(
+    capsys, tmp_path, signal_checkpoint, monkeypatch
+):
+    import sys
+
+    import torch
+
+    F = sys.modules["nexttoken.forecast"]
+
+    def mean_id(model, ids, max_new_tokens, **_):  # goes on at the mean of what it sees
+        level = ids.double().mean(dim=1, keepdim=True).round().long()
+        return torch.cat([ids, level.expand(-1, max_new_tokens)], dim=1)
+
+    monkeypatch.setattr(F, "generate", mean_id)
+    monkeypatch.setattr(F, "SHORT_VIEW", 8)  # the window is 24 steps
+    shape = np.array([0.0, 5.0, -1.0, -4.0])
+    rows = [(10 + shape[i % 4] + (6.0 if i >= 25 else 0.0), 10 + shape[i % 4]) for i in range(40)]
+    inp = tmp_path / "two.csv"
+    inp.write_text("shifted,steady\n" + "\n".join(f"{a:.4f},{b:.4f}" for a, b in rows) + "\n")
+    argv = ["forecast", signal_checkpoint, "--input", inp, "--horizon", "6", "--season", "4"]
+    code, out, err = run(capsys, *argv, "--samples", "2")
+    assert code == 0, err
+    assert "2 of 2 series forecast with their seasonal profile (season 4) removed" in err
+    assert "only the last 8 steps of what is left for 1 of them" in err
+    medians = np.array([float(r.split(",")[4]) for r in out.strip().splitlines()[1:]])
+    # the shifted series goes on at its new level, 16 (plus the season), not the window's mean
+    np.testing.assert_allclose(medians[:6], 16 + shape[np.arange(40, 46) % 4], atol=0.5)
+    code, _, err = run(capsys, *argv, "--trend", "none")
+    assert code == 0 and "only the last" not in err

@@ -300,8 +300,9 @@ def forecast(
         forecast, where the context has them. The model forecasts what is left (the
         backtest still decides on a line, and on whether the model sees its whole window of it
         or only the last :data:`SHORT_VIEW` steps: :attr:`Forecast.seen`), and the profile is
-        continued and added back to every path (:attr:`Forecast.seasonal`). Ignored with ``trend="none"`` or ``"linear"``.
-        Default None: no season is taken out. docs/evaluation.md scores the rule.
+        continued and added back to every path (:attr:`Forecast.seasonal`). Ignored with
+        ``trend="none"`` or ``"linear"``. Default None: no season is taken out.
+        docs/evaluation.md scores the rule.
     generate_fn : what samples the paths, with :func:`nexttoken.generate`'s arguments (default:
         that function); the explorer passes its batcher, which decodes concurrent forecasts
         together.

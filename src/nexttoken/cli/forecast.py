@@ -52,7 +52,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         default="auto",
         help="auto (default): per series, a backtest on the end of its context decides whether "
         "the model forecasts it better with its straight-line trend removed (then continued and "
-        "added back); linear: always remove the line; none: the model alone",
+        "added back), and, for a series whose season is taken out (--season), whether it sees "
+        "its whole window of what is left or only the last 256 steps; linear: always remove the "
+        "line; none: the model alone",
     )
     p.add_argument(
         "--season",
@@ -73,7 +75,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..forecast import forecast
+    from ..forecast import SHORT_VIEW, forecast
     from ..frames import read_table
     from ..lm import load
     from ..signals import read_csv
@@ -119,6 +121,15 @@ def run(args: argparse.Namespace) -> int:
             + (f"; {kept} kept theirs (too weak, or too long for the context)" if kept else ""),
             file=sys.stderr,
         )
+        window = lm.model.config.context_length
+        assert f.seen is not None
+        shorter = sum(int(n < min(len(c), window)) for n, c in zip(f.seen, contexts))
+        if shorter:
+            print(
+                f"nexttoken: note: the backtest showed the model only the last {SHORT_VIEW} "
+                f"steps of what is left for {shorter} of them (a level that wanders)",
+                file=sys.stderr,
+            )
     text = _forecast_csv(f, times, args.horizon)
     if args.output:
         from ..checkpoint import atomic_write
