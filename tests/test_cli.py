@@ -7,7 +7,7 @@ import pytest
 from nexttoken import load
 from nexttoken.cli import main
 
-from .conftest import TINY_TRAIN_FLAGS
+from .conftest import TINY_TRAIN_FLAGS, mean_id_generate
 
 
 def run(capsys, *argv):
@@ -414,15 +414,8 @@ def test_forecast_says_where_the_model_saw_only_the_last_steps(
 ):
     import sys
 
-    import torch
-
     F = sys.modules["nexttoken.forecast"]
-
-    def mean_id(model, ids, max_new_tokens, **_):  # goes on at the mean of what it sees
-        level = ids.double().mean(dim=1, keepdim=True).round().long()
-        return torch.cat([ids, level.expand(-1, max_new_tokens)], dim=1)
-
-    monkeypatch.setattr(F, "generate", mean_id)
+    monkeypatch.setattr(F, "generate", mean_id_generate)
     monkeypatch.setattr(F, "SHORT_VIEW", 8)  # the window is 24 steps
     shape = np.array([0.0, 5.0, -1.0, -4.0])
     rows = [(10 + shape[i % 4] + (6.0 if i >= 25 else 0.0), 10 + shape[i % 4]) for i in range(40)]

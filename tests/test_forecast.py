@@ -6,6 +6,8 @@ import pytest
 from nexttoken import forecast, load
 from nexttoken.analysis import step_distributions
 
+from .conftest import mean_id_generate
+
 
 def test_shapes_and_summaries(signal_checkpoint):
     lm = load(signal_checkpoint)
@@ -407,15 +409,6 @@ def test_a_horizon_past_the_window_with_a_long_seasonal_context():
     assert f.season_removed.tolist() == [True]
 
 
-def _mean_id_generate(model, ids, max_new_tokens, **_):
-    """A stand-in for the model: every row goes on at the mean of the ids it sees, so that its
-    forecast leans back to the level of its whole view, as the trained models' largely do."""
-    import torch
-
-    level = ids.double().mean(dim=1, keepdim=True).round().long()
-    return torch.cat([ids, level.expand(-1, max_new_tokens)], dim=1)
-
-
 def test_auto_shows_only_the_last_steps_where_the_backtest_says_they_forecast_better(
     monkeypatch,
 ):
@@ -426,7 +419,7 @@ def test_auto_shows_only_the_last_steps_where_the_backtest_says_they_forecast_be
     day = np.tile([0.0, 4.0, 1.0, -3.0, -2.0, 0.0], 14)[:80]
     shifted = day + np.where(t >= 58, 5.0, 0.0)  # the level moves up 22 steps before the end
     steady = day + 0.0 * t  # nothing left after the profile: both views forecast alike
-    f = forecast(lm, [shifted, steady], 8, num_samples=3, season=6, generate_fn=_mean_id_generate)
+    f = forecast(lm, [shifted, steady], 8, num_samples=3, season=6, generate_fn=mean_id_generate)
     assert f.season_removed.tolist() == [True, True]
     assert f.seen.tolist() == [12, 32]
     # the shorter view forecasts the new level; the whole window would lean back from it
@@ -439,12 +432,12 @@ def test_auto_shows_only_the_last_steps_where_the_backtest_says_they_forecast_be
         num_samples=3,
         season=6,
         trend="auto",
-        generate_fn=_mean_id_generate,
+        generate_fn=mean_id_generate,
         max_batch_rows=3,
     )
     assert alone.seen.tolist() == [12]
     monkeypatch.setattr(F, "SHORT_VIEW", 10**6)  # never shorter: the shift is not followed
-    full = forecast(lm, shifted, 8, num_samples=3, season=6, generate_fn=_mean_id_generate)
+    full = forecast(lm, shifted, 8, num_samples=3, season=6, generate_fn=mean_id_generate)
     assert full.seen.tolist() == [32]
     assert np.abs(full.median[0] - truth).mean() > 3 * np.abs(f.median[0] - truth).mean()
 
