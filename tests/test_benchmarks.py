@@ -108,3 +108,15 @@ def test_realsubdaily_scores_each_dev_series_at_its_origins():
     mean = [c for c in cells if c and c[0] == "geometric mean"]
     worse = re.fullmatch(r"[0-9.]+ / [0-9.]+ \((\d+) worse\)", mean[0][3])
     assert worse and 0 <= int(worse.group(1)) <= 10, out
+
+
+def test_forecast_speed_times_the_views_backtest_against_none():
+    out = _run(
+        "forecast_speed.py", "--series", "3", "--samples", "2", "--horizon", "8",
+        "--contexts", "300", "--repeats", "1", "--season", "24",
+    )  # fmt: skip
+    rows = [line for line in out.splitlines() if line.startswith("| signals-small | 300 |")]
+    assert len(rows) == 1 and "the model given season 24" in out
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    with_view, without, ratio = float(cells[2]), float(cells[6]), float(cells[7].rstrip("x"))
+    assert with_view > 0 and without > 0 and ratio > 0  # times rounded to 0.1 s: no finer check
