@@ -306,6 +306,63 @@ def test_a_season_longer_than_half_the_window_is_read_from_up_to_16_cycles():
     assert F.PROFILE_LONG_CYCLES == 16
 
 
+def test_a_profile_read_from_noisy_counts_is_smoothed_across_phases(monkeypatch):
+    F = _forecast_module()
+    rng = np.random.default_rng(11)
+    m = 144  # a day of 10-minute counts
+    phase = np.arange(m)
+    day = 20 + 15 * np.sin(np.pi * phase / m) ** 2  # a smooth daily shape
+    t = np.arange(8 * m)
+    x = rng.poisson(day[t % m]).astype(float)
+    d = x - x.mean()
+    # the circular moving average keeps the mean and wraps around midnight
+    v = rng.normal(size=m)
+    np.testing.assert_allclose(F._smoothed(v, 5).mean(), v.mean())
+    assert F._smoothed(v, 5)[0] == pytest.approx(v[[-2, -1, 0, 1, 2]].mean())
+    assert F._smoothed(v, 1) is v
+    # the series' own backtest takes a width over 1 for the counts, and the smoothed profile is
+    # closer to the true shape than the raw one
+    width = F._smoothing(d, t, m, F.PROFILE_HALF_LIFE)
+    assert width > 1
+    smooth = F._profile(x, (m,), window=512)
+    monkeypatch.setattr(F, "PROFILE_SMOOTH_WIDTHS", (1,))
+    raw = F._profile(x, (m,), window=512)
+    assert smooth is not None and raw is not None
+    truth = day - day.mean()
+    assert np.abs(smooth[0][1] - truth).mean() < 0.7 * np.abs(raw[0][1] - truth).mean()
+    # a sharp shape under little noise keeps its edges: no width cuts the error enough
+    sharp = np.where((phase // 12) % 2 == 0, 10.0, -10.0)
+    y = sharp[t % m] + 0.1 * rng.normal(size=t.size)
+    assert F._smoothing(y, t, m, F.PROFILE_HALF_LIFE) == 1
+    # under a whole cycle before the last one: nothing to judge, nothing smoothed
+    assert F._smoothing(d[: 2 * m - 1], t[: 2 * m - 1], m, F.PROFILE_HALF_LIFE) == 1
+
+
+def test_one_smoothing_width_per_series_chosen_on_its_shortest_season(monkeypatch):
+    F = _forecast_module()
+    rng = np.random.default_rng(12)
+    day, week = 96, 480  # 15-minute counts over a five-day week
+    t = np.arange(6 * week)
+    shape = 30 + 20 * np.sin(np.pi * (t % day) / day) ** 2 + np.where(t % week < 4 * day, 5, -5)
+    x = rng.poisson(shape).astype(float)
+    smoothed = F._profile(x, (day, week), window=2 * week)
+    monkeypatch.setattr(F, "PROFILE_SMOOTH_WIDTHS", (1,))
+    raw = F._profile(x, (day, week), window=2 * week)
+    assert smoothed is not None and raw is not None
+    # both seasons smoothed: the week's steps vary less from one to the next
+    for (m, s), (_, r) in zip(smoothed, raw):
+        assert np.abs(np.diff(s)).mean() < 0.6 * np.abs(np.diff(r)).mean(), m
+    # a series whose shortest season is under 96 steps (an hourly day) is never smoothed, its
+    # week neither, however noisy
+    hourly = rng.poisson(30 + 20 * np.sin(np.pi * (t % 24) / 24) ** 2).astype(float)
+    as_is = F._profile(hourly, (24, 168), window=512)
+    monkeypatch.setattr(F, "PROFILE_SMOOTH_WIDTHS", (1, 3, 5, 9, 17))
+    again = F._profile(hourly, (24, 168), window=512)
+    assert as_is is not None and again is not None
+    for (_, a), (_, b) in zip(as_is, again):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_no_profile_for_noise_a_season_too_long_or_no_season():
     F = _forecast_module()
     rng = np.random.default_rng(2)

@@ -297,7 +297,9 @@ def forecast(
         changes from cycle to cycle: :data:`PROFILE_LAST_CYCLE`), read from the model's
         window, or for a season that does not fit twice into it (the week of
         half-hourly data) from up to :data:`PROFILE_LONG_CYCLES` of its cycles before the
-        forecast, where the context has them. The model forecasts what is left (the
+        forecast, where the context has them; a series whose shortest season has 96 steps or
+        more (a day of 5-minute counts) may have its profiles smoothed across neighbouring
+        phases where the same backtest says so (:data:`PROFILE_SMOOTH_WIDTHS`). The model forecasts what is left (the
         backtest still decides on a line, and on whether the model sees its whole window of it
         or only the last :data:`SHORT_VIEW` steps: :attr:`Forecast.seen`), and the profile is
         continued and added back to every path (:attr:`Forecast.seasonal`). Ignored with
@@ -492,6 +494,18 @@ PROFILE_BACKTEST_CYCLES = 3
 #: changes are mostly weather that does not repeat); a long season takes the lower error.
 PROFILE_SWITCH_MARGIN = 0.8
 
+#: A series' seasonal profiles may be smoothed across neighbouring phases (a circular moving
+#: average over one of these widths, in steps), for a smooth shape read from noisy values (calls
+#: counted every 5 minutes): the width is chosen once per series, on its shortest season, by the
+#: backtest that chooses the half-life (:func:`_smoothing`), and every longer season is smoothed
+#: over the same width. Only widths up to ``1/PROFILE_SMOOTH_SHARE`` of the shortest season are
+#: tried, so a series whose shortest season has under 96 steps (hourly and half-hourly days,
+#: weeks of daily data) is never smoothed; a width over 1 is taken only where it cuts the
+#: squared error below ``PROFILE_SMOOTH_MARGIN`` times the raw profile's.
+PROFILE_SMOOTH_WIDTHS: tuple[int, ...] = (1, 3, 5, 9, 17)
+PROFILE_SMOOTH_SHARE = 32
+PROFILE_SMOOTH_MARGIN = 0.9
+
 #: ``auto`` also backtests each series whose seasonal profile it removes with the model seeing
 #: only the last ``SHORT_VIEW`` steps of what is left (where its window holds more): a level that
 #: wanders from day to day is followed more closely from the last few days than from the whole
@@ -547,11 +561,13 @@ def _profile(x: np.ndarray, seasons: Sequence[int], window: int = 0) -> Profile 
     """The seasonal profile of ``x``: for each known season (shortest first) that fits at least
     twice into ``x``, the weighted mean by phase (:data:`PROFILE_HALF_LIFE`, or the last cycle
     alone: :func:`_half_life`) of what is left around that season's moving average (after the
-    shorter seasons' profiles are taken out), centred on zero. None when no season fits or the
+    shorter seasons' profiles are taken out), centred on zero, and smoothed across phases where
+    the shortest season's backtest says so (:func:`_smoothing`). None when no season fits or the
     seasons together are weaker than :data:`MIN_SEASON_STRENGTH`."""
     rest = np.asarray(x, dtype=np.float64).copy()
     out: Profile = []
     first: tuple[np.ndarray, int] | None = None  # the first season's detrended steps, and start
+    width: int | None = None  # one smoothing width per series, chosen on its shortest season
     for m in sorted({m for m in seasons if m >= 2}):
         # each season is read from the window, a long one from up to PROFILE_LONG_CYCLES cycles
         span = window if 2 * m <= window else PROFILE_LONG_CYCLES * m
@@ -571,6 +587,9 @@ def _profile(x: np.ndarray, seasons: Sequence[int], window: int = 0) -> Profile 
         values = _phase_means(d[ok], at[ok], m, len(rest), half)
         if values is None:
             continue
+        if width is None:
+            width = _smoothing(d[ok], at[ok], m, half)
+        values = _smoothed(values, width)
         if first is None:
             first = (d, c)
         rest -= values[np.arange(len(rest)) % m]
@@ -638,6 +657,46 @@ def _half_life(d: np.ndarray, at: np.ndarray, m: int, margin: float) -> float:
             return PROFILE_HALF_LIFE
         errors.append(total / count)
     return PROFILE_LAST_CYCLE if errors[1] < margin * errors[0] else PROFILE_HALF_LIFE
+
+
+def _smoothed(values: np.ndarray, width: int) -> np.ndarray:
+    """The circular moving average of a profile over ``width`` phases (odd; 1: as it is)."""
+    if width <= 1:
+        return values
+    half = width // 2
+    wrapped = np.concatenate([values[-half:], values, values[:half]])
+    return np.convolve(wrapped, np.full(width, 1.0 / width), mode="valid")
+
+
+def _smoothing(d: np.ndarray, at: np.ndarray, m: int, half: float) -> int:
+    """The width a series' profiles are smoothed over (:data:`PROFILE_SMOOTH_WIDTHS`), from its
+    shortest season ``m``: each of the last :data:`PROFILE_BACKTEST_CYCLES` cycles of ``d``
+    (observed, at steps ``at``) that has a whole cycle before it is predicted by the profile of
+    the steps before it (half-life ``half``), smoothed over each width up to
+    ``m // PROFILE_SMOOTH_SHARE``; the best width is taken where its squared error is below
+    :data:`PROFILE_SMOOTH_MARGIN` times the raw profile's, else 1 (also where no cycle can be
+    backtested)."""
+    widths = [w for w in PROFILE_SMOOTH_WIDTHS if w == 1 or w <= m // PROFILE_SMOOTH_SHARE]
+    if len(widths) == 1 or len(at) == 0:
+        return 1
+    end = int(at[-1]) + 1
+    errors = np.zeros(len(widths))
+    count = 0
+    for k in range(1, PROFILE_BACKTEST_CYCLES + 1):
+        origin = end - k * m
+        if origin - int(at[0]) < m:
+            break
+        values = _phase_means(d, at, m, origin, half)
+        if values is None:
+            break
+        held = (at >= origin) & (at < origin + m)
+        for j, w in enumerate(widths):
+            errors[j] += float(np.sum((d[held] - _smoothed(values, w)[at[held] % m]) ** 2))
+        count += int(held.sum())
+    if count == 0:
+        return 1
+    best = int(np.argmin(errors))
+    return widths[best] if errors[best] < PROFILE_SMOOTH_MARGIN * errors[0] else 1
 
 
 def _continued(profile: Profile, start: int, length: int) -> np.ndarray:
