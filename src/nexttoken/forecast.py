@@ -630,6 +630,25 @@ def _phase_means(
     return values - values.mean()
 
 
+def _backtest_cycles(
+    d: np.ndarray, at: np.ndarray, m: int, half: float
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """For each of the last :data:`PROFILE_BACKTEST_CYCLES` cycles of ``d`` (observed, at steps
+    ``at``) that has a whole cycle before it, newest first: the cycle's steps (a mask over
+    ``at``) and the profile of the steps before it (half-life ``half``)."""
+    if len(at) == 0:
+        return
+    end = int(at[-1]) + 1
+    for k in range(1, PROFILE_BACKTEST_CYCLES + 1):
+        origin = end - k * m
+        if origin - int(at[0]) < m:
+            return
+        values = _phase_means(d, at, m, origin, half)
+        if values is None:
+            return
+        yield (at >= origin) & (at < origin + m), values
+
+
 def _half_life(d: np.ndarray, at: np.ndarray, m: int, margin: float) -> float:
     """The half-life (in cycles) of a season's profile: :data:`PROFILE_HALF_LIFE`, or
     :data:`PROFILE_LAST_CYCLE` where the series' detrended values ``d`` (observed, at steps
@@ -637,20 +656,10 @@ def _half_life(d: np.ndarray, at: np.ndarray, m: int, margin: float) -> float:
     :data:`PROFILE_BACKTEST_CYCLES` cycles of ``d`` that has a whole cycle before it is
     predicted by the profile of the steps before it, and the last cycle alone is taken where
     its squared error is below ``margin`` times the other's."""
-    if len(at) == 0:
-        return PROFILE_HALF_LIFE
-    end = int(at[-1]) + 1
     errors = []
     for half in (PROFILE_HALF_LIFE, PROFILE_LAST_CYCLE):
         total, count = 0.0, 0
-        for k in range(1, PROFILE_BACKTEST_CYCLES + 1):
-            origin = end - k * m
-            if origin - int(at[0]) < m:
-                break
-            values = _phase_means(d, at, m, origin, half)
-            if values is None:
-                break
-            held = (at >= origin) & (at < origin + m)
+        for held, values in _backtest_cycles(d, at, m, half):
             total += float(np.sum((d[held] - values[at[held] % m]) ** 2))
             count += int(held.sum())
         if count == 0:
@@ -677,19 +686,11 @@ def _smoothing(d: np.ndarray, at: np.ndarray, m: int, half: float) -> int:
     :data:`PROFILE_SMOOTH_MARGIN` times the raw profile's, else 1 (also where no cycle can be
     backtested)."""
     widths = [w for w in PROFILE_SMOOTH_WIDTHS if w == 1 or w <= m // PROFILE_SMOOTH_SHARE]
-    if len(widths) == 1 or len(at) == 0:
+    if len(widths) == 1:
         return 1
-    end = int(at[-1]) + 1
     errors = np.zeros(len(widths))
     count = 0
-    for k in range(1, PROFILE_BACKTEST_CYCLES + 1):
-        origin = end - k * m
-        if origin - int(at[0]) < m:
-            break
-        values = _phase_means(d, at, m, origin, half)
-        if values is None:
-            break
-        held = (at >= origin) & (at < origin + m)
+    for held, values in _backtest_cycles(d, at, m, half):
         for j, w in enumerate(widths):
             errors[j] += float(np.sum((d[held] - _smoothed(values, w)[at[held] % m]) ** 2))
         count += int(held.sum())
