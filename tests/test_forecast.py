@@ -2,6 +2,8 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nexttoken import forecast, load
 from nexttoken.analysis import step_distributions
@@ -336,6 +338,28 @@ def test_a_profile_read_from_noisy_counts_is_smoothed_across_phases(monkeypatch)
     assert F._smoothing(y, t, m, F.PROFILE_HALF_LIFE) == 1
     # under a whole cycle before the last one: nothing to judge, nothing smoothed
     assert F._smoothing(d[: 2 * m - 1], t[: 2 * m - 1], m, F.PROFILE_HALF_LIFE) == 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=96, max_size=300),
+    st.sampled_from((1, 3, 5, 9, 17)),
+    st.integers(0, 500),
+)
+def test_a_smoothed_profile_keeps_its_mean_and_turns_with_its_phases(values, width, shift):
+    F = _forecast_module()
+    v = np.asarray(values)
+    out = F._smoothed(v, width)
+    assert out.shape == v.shape
+    assert out.mean() == pytest.approx(v.mean(), abs=1e-9 * (1 + np.abs(v).max()))
+    # circular: smoothing a profile started at another phase is the same profile, turned
+    np.testing.assert_allclose(
+        F._smoothed(np.roll(v, shift), width),
+        np.roll(out, shift),
+        atol=1e-9 * (1 + np.abs(v).max()),
+    )
+    # a moving average never leaves the range of what it averages
+    assert out.min() >= v.min() - 1e-9 and out.max() <= v.max() + 1e-9
 
 
 def test_one_smoothing_width_per_series_chosen_on_its_shortest_season(monkeypatch):
