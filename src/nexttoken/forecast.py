@@ -299,12 +299,12 @@ def forecast(
         half-hourly data) from up to :data:`PROFILE_LONG_CYCLES` of its cycles before the
         forecast, where the context has them; a series whose shortest season has 96 steps or
         more (a day of 5-minute counts) may have its profiles smoothed across neighbouring
-        phases where the same backtest says so (:data:`PROFILE_SMOOTH_WIDTHS`). The model forecasts what is left (the
-        backtest still decides on a line, and on whether the model sees its whole window of it
-        or only the last :data:`SHORT_VIEW` steps: :attr:`Forecast.seen`), and the profile is
-        continued and added back to every path (:attr:`Forecast.seasonal`). Ignored with
-        ``trend="none"`` or ``"linear"``. Default None: no season is taken out.
-        docs/evaluation.md scores the rule.
+        phases where the same backtest says so (:data:`PROFILE_SMOOTH_WIDTHS`). The model
+        forecasts what is left (the backtest still decides on a line, and on whether the model
+        sees its whole window of it or only the last :data:`SHORT_VIEW` steps:
+        :attr:`Forecast.seen`), and the profile is continued and added back to every path
+        (:attr:`Forecast.seasonal`). Ignored with ``trend="none"`` or ``"linear"``. Default
+        None: no season is taken out. docs/evaluation.md scores the rule.
     generate_fn : what samples the paths, with :func:`nexttoken.generate`'s arguments (default:
         that function); the explorer passes its batcher, which decodes concurrent forecasts
         together.
